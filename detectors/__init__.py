@@ -1,0 +1,33 @@
+"""Vectorized anomaly detectors and the alert policy (pure numpy, no I/O).
+
+>>> sorted(DETECTORS)
+['composite', 'cusum', 'ewma', 'seasonal', 'staleness', 'trend']
+"""
+
+from detectors.base import Detector, Result, SeriesRegistry, ratio_to_score
+from detectors.composite import CompositeIndex
+from detectors.cusum import CUSUM
+from detectors.ewma import EWMA
+from detectors.seasonal import Seasonal
+from detectors.staleness import Staleness, StaleReport
+from detectors.trend import DampedTrend
+
+#: detector name -> class
+DETECTORS: dict[str, type[Detector]] = {
+    cls.name: cls for cls in (EWMA, CUSUM, Seasonal, DampedTrend, Staleness, CompositeIndex)
+}
+
+__all__ = [
+    "CUSUM",
+    "DETECTORS",
+    "EWMA",
+    "CompositeIndex",
+    "DampedTrend",
+    "Detector",
+    "Result",
+    "Seasonal",
+    "SeriesRegistry",
+    "StaleReport",
+    "Staleness",
+    "ratio_to_score",
+]

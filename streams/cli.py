@@ -1,0 +1,141 @@
+"""The ``berthwatch`` command line.
+
+Click gives typed options and one-line usage errors for free; every other
+expected failure (bad settings, a stack that cannot start) is raised as a
+``click.ClickException`` so the user sees one line and a non-zero exit, never
+a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from streams import stack as stack_mod
+from streams.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+from streams.topics import create_topics
+
+console = Console(stderr=True, highlight=False)
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    """The settings for this invocation, loaded once per command."""
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        try:
+            obj["settings"] = load_settings(obj.get("config"))
+        except ConfigError as e:
+            raise click.ClickException(f"configuration: {e}") from None
+    settings: Settings = obj["settings"]
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    help="YAML settings file (environment variables BERTHWATCH_* override it).",
+)
+@click.version_option(package_name="berthwatch")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """berthwatch: early warning for port congestion and supply-chain disruption."""
+    if config is not None and not config.is_file():
+        raise click.BadParameter(f"file not found: {config}", param_hint="--config")
+    ctx.ensure_object(dict)["config"] = config
+
+
+# --- stack -------------------------------------------------------------------
+@cli.group()
+def stack() -> None:
+    """Start, stop and inspect the local Kafka, Prometheus and Alertmanager."""
+
+
+@stack.command("up")
+@click.pass_context
+def stack_up(ctx: click.Context) -> None:
+    """Start every local service that is not running, and wait until each answers."""
+    s = settings_from(ctx)
+    t0 = time.monotonic()
+    try:
+        stack_mod.up(s, report=lambda line: console.print(line))
+    except stack_mod.StackError as e:
+        raise click.ClickException(str(e)) from None
+    console.print(f"stack ready in {time.monotonic() - t0:.1f}s (data in {s.stack_dir})")
+
+
+@stack.command("down")
+@click.pass_context
+def stack_down(ctx: click.Context) -> None:
+    """Stop every local service this stack started."""
+    s = settings_from(ctx)
+    stopped = stack_mod.down(s, report=lambda line: console.print(line))
+    if not stopped:
+        console.print("nothing was running")
+
+
+@stack.command("status")
+@click.pass_context
+def stack_status(ctx: click.Context) -> None:
+    """Say what runs, where, and what is missing and how to get it."""
+    s = settings_from(ctx)
+    table = Table(title=f"berthwatch stack ({s.stack_dir})")
+    for col in ("service", "state", "address", "pid", "note"):
+        table.add_column(col)
+    rows = stack_mod.status(s)
+    for st in rows:
+        state = "ready" if st.ready else ("starting" if st.running else "stopped")
+        table.add_row(st.name, state, st.address, str(st.pid or "-"), st.note)
+    Console().print(table)
+    if not all(st.ready for st in rows):
+        ctx.exit(3)
+
+
+# --- topics ------------------------------------------------------------------
+@cli.group()
+def topics() -> None:
+    """Create and list berthwatch's Kafka topics."""
+
+
+@topics.command("create")
+@click.pass_context
+def topics_create(ctx: click.Context) -> None:
+    """Create every missing topic with its partitions, retention and compaction."""
+    s = settings_from(ctx)
+    try:
+        created, existing = create_topics(s)
+    except ConnectionError as e:
+        raise click.ClickException(str(e)) from None
+    for name in created:
+        console.print(f"created {name}")
+    console.print(f"{len(created)} created, {len(existing)} already present")
+
+
+# --- worker ------------------------------------------------------------------
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--web-port", type=click.IntRange(1, 65535), help="Port for /metrics.")
+@click.option("--loglevel", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.pass_context
+def worker(ctx: click.Context, web_port: int | None, loglevel: str) -> None:
+    """Run a streaming worker (joins the consumer group of BERTHWATCH_WORKER_ID)."""
+    s = settings_from(ctx)  # fail early, with one line, on bad settings
+    try:
+        create_topics(s)
+    except ConnectionError as e:
+        raise click.ClickException(f"{e} (is the stack up? `berthwatch stack up`)") from None
+    if web_port is not None:
+        os.environ["BERTHWATCH_WORKER_WEB_PORT"] = str(web_port)
+    from streams.app import main as worker_main
+
+    worker_main(["--loglevel", loglevel])
+
+
+def main() -> None:
+    cli(prog_name="berthwatch")

@@ -1,0 +1,193 @@
+"""One typed settings object for every berthwatch command.
+
+Every field can be set from the environment as ``BERTHWATCH_<FIELD>`` (upper
+case), from a YAML file named by ``BERTHWATCH_CONFIG`` or ``--config``, or left at
+its default. The environment wins over the file. Secrets (the Grafana token)
+come from the environment or a secrets directory, never from code.
+
+>>> Settings(kafka_port=19092).kafka_bootstrap
+'127.0.0.1:19092'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout this package runs from; ``deploy/`` and ``dashboards/`` live here."""
+
+CONFIG_ENV = "BERTHWATCH_CONFIG"
+
+
+def _default_cache_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "berthwatch"
+
+
+class Settings(BaseSettings):
+    """Settings for the local stack, the workers and the command line."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BERTHWATCH_",
+        extra="forbid",
+        use_attribute_docstrings=True,
+        secrets_dir=os.environ.get("BERTHWATCH_SECRETS_DIR"),
+        validate_default=True,
+    )
+
+    # --- local stack -----------------------------------------------------
+    stack_dir: Path = PROJECT_ROOT / ".stack"
+    """Folder for the local stack's data, logs and pid files; delete it to start afresh."""
+
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    """Folder where the Kafka jars fetched from Maven Central are kept between runs."""
+
+    host: str = "127.0.0.1"
+    """Address every local service binds to; keep it on loopback unless you mean to expose it."""
+
+    kafka_version: str = "3.9.1"
+    """Apache Kafka release (org.apache.kafka:kafka_2.13) the local broker runs."""
+
+    kafka_port: int = Field(9092, ge=1, le=65535)
+    """Port of the local broker's client listener."""
+
+    kafka_controller_port: int = Field(9095, ge=1, le=65535)
+    """Port of the local broker's KRaft controller listener."""
+
+    kafka_heap: str = "512m"
+    """Java heap size of the local broker (-Xmx)."""
+
+    prometheus_port: int = Field(9090, ge=1, le=65535)
+    """Port of the local Prometheus web UI and API."""
+
+    alertmanager_port: int = Field(9093, ge=1, le=65535)
+    """Port of the local Alertmanager web UI and API."""
+
+    start_timeout: float = Field(60.0, gt=0)
+    """Seconds to wait for each service to answer before giving up and stopping it."""
+
+    scrape_interval: str = "5s"
+    """How often the local Prometheus scrapes the workers (a Prometheus duration)."""
+
+    # --- workers -----------------------------------------------------------
+    worker_id: str = "berthwatch"
+    """Consumer group and faust application id; workers with the same id share the work."""
+
+    worker_web_port: int = Field(6066, ge=1, le=65535)
+    """Port of a worker's web server, which serves /metrics; each worker on a host needs its own."""
+
+    worker_metrics_ports: list[int] = [6066]
+    """Worker ports the local Prometheus scrapes (one per worker you run on this host)."""
+
+    topic_prefix: str = "berthwatch."
+    """Prefix of every topic berthwatch creates, so several installations can share a cluster."""
+
+    topic_partitions: int = Field(4, ge=1)
+    """Partitions of the raw and feature topics; more partitions allow more workers."""
+
+    topic_retention_ms: int = Field(-1, ge=-1)
+    """Retention of the feed topics in ms (-1 keeps everything). Replays carry historical
+    event timestamps, and time-based retention counts from those, so a finite value can
+    delete a replayed year as soon as it is written."""
+
+    deadletter_retention_ms: int = Field(30 * 24 * 3600 * 1000, ge=-1)
+    """Retention of the dead-letter topic in ms; dead letters are stamped with wall time."""
+
+    alert_threshold: int = Field(40, ge=0)
+    """Skeleton rule: container ships waiting at a port above which an alert fires."""
+
+    alertmanager_url: str | None = None
+    """Alertmanager base URL the workers send alerts to; defaults to the local stack's."""
+
+    prometheus_url: str | None = None
+    """Prometheus base URL used by checks and previews; defaults to the local stack's."""
+
+    grafana_token: SecretStr | None = None
+    """Grafana API token for `dashboards push` (environment or secrets directory only)."""
+
+    @field_validator("host")
+    @classmethod
+    def _host_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def am_url(self) -> str:
+        return self.alertmanager_url or f"http://{self.host}:{self.alertmanager_port}"
+
+    @property
+    def prom_url(self) -> str:
+        return self.prometheus_url or f"http://{self.host}:{self.prometheus_port}"
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a short name such as ``positions``."""
+        return f"{self.topic_prefix}{name}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """A settings problem, phrased as one line that names the field."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: ``field: message (env BERTHWATCH_FIELD)``.
+
+    >>> try:
+    ...     Settings(kafka_port="nine")
+    ... except ValidationError as e:
+    ...     print(describe_validation_error(e))
+    kafka_port: Input should be a valid integer, unable to parse string as an integer \
+(set by BERTHWATCH_KAFKA_PORT)
+    """
+    parts = []
+    for err in error.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        env = "BERTHWATCH_" + str(err["loc"][0]).upper() if err["loc"] else CONFIG_ENV
+        parts.append(f"{field}: {err['msg']} (set by {env})")
+    return "; ".join(parts)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, raising ConfigError with a one-line message on any problem."""
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        os.environ[CONFIG_ENV] = str(path)
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise ConfigError(describe_validation_error(e)) from None
+    except (OSError, ValueError) as e:  # unreadable or malformed YAML
+        first_line = f"config file {os.environ.get(CONFIG_ENV)}: {e}".splitlines()[0]
+        raise ConfigError(first_line) from None

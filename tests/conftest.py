@@ -1,0 +1,30 @@
+"""Shared test fixtures.
+
+Tests without the ``integration`` marker are pure-code tests and get the
+``unit`` marker automatically, so ``pytest -m unit`` and ``pytest -m integration``
+split the suite cleanly. Real public data lives in ``../shared/data`` beside the
+project and is read from there, never copied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder of real public data (read-only); fails loudly when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"real data folder not found beside the project: {SHARED_DATA}")
+    return SHARED_DATA
