@@ -34,10 +34,11 @@ log = logging.getLogger(__name__)
 # --- settings ----------------------------------------------------------------
 settings = load_settings()
 
+(settings.stack_dir / "workers").mkdir(parents=True, exist_ok=True)
 app = faust.App(
     settings.worker_id,
-    broker=f"kafka://{settings.kafka_bootstrap}",
-    web_host=settings.host,
+    broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
+    web_host=settings.worker_web_host or settings.host,
     web_port=settings.worker_web_port,
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=1,
@@ -45,6 +46,7 @@ app = faust.App(
     value_serializer="raw",
     producer_max_request_size=1_048_576,
     consumer_auto_offset_reset="earliest",
+    datadir=str(settings.stack_dir / "workers" / "{conf.id}"),
 )
 
 # --- topics ------------------------------------------------------------------

@@ -70,6 +70,22 @@ def stack_up(ctx: click.Context) -> None:
     console.print(f"stack ready in {time.monotonic() - t0:.1f}s (data in {s.stack_dir})")
 
 
+@stack.command("fetch")
+@click.pass_context
+def stack_fetch(ctx: click.Context) -> None:
+    """Fetch the Kafka jars from Maven Central into the cache folder (once)."""
+    s = settings_from(ctx)
+    kafka = stack_mod.Kafka(s)
+    problem = kafka.missing()
+    try:
+        if problem:
+            raise stack_mod.StackError(problem)
+        kafka.fetch_jars()
+    except stack_mod.StackError as e:
+        raise click.ClickException(str(e)) from None
+    console.print(f"Kafka {s.kafka_version} jars in {kafka.libs}")
+
+
 @stack.command("down")
 @click.pass_context
 def stack_down(ctx: click.Context) -> None:
@@ -132,6 +148,9 @@ def worker(ctx: click.Context, web_port: int | None, loglevel: str) -> None:
         raise click.ClickException(f"{e} (is the stack up? `berthwatch stack up`)") from None
     if web_port is not None:
         os.environ["BERTHWATCH_WORKER_WEB_PORT"] = str(web_port)
+    config = ctx.ensure_object(dict).get("config")
+    if config is not None:  # the faust app loads its settings at import
+        os.environ[CONFIG_ENV] = str(Path(config).resolve())
     from streams.app import main as worker_main
 
     worker_main(["--loglevel", loglevel])

@@ -27,6 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The checkout this package runs from; ``deploy/`` and ``dashboards/`` live here."""
 
 CONFIG_ENV = "BERTHWATCH_CONFIG"
+_config_file: Path | None = None  # set by load_settings(config_file=...)
 
 
 def _default_cache_dir() -> Path:
@@ -80,6 +81,14 @@ class Settings(BaseSettings):
     """How often the local Prometheus scrapes the workers (a Prometheus duration)."""
 
     # --- workers -----------------------------------------------------------
+    kafka_servers: str | None = None
+    """Comma-separated host:port list of the brokers to use; defaults to the local stack's
+    broker (host and kafka_port). Set it when Kafka runs elsewhere (containers, a cluster)."""
+
+    worker_web_host: str | None = None
+    """Address a worker's web server (/metrics) binds to; defaults to ``host``. Use 0.0.0.0
+    in a container so Prometheus can reach it."""
+
     worker_id: str = "berthwatch"
     """Consumer group and faust application id; workers with the same id share the work."""
 
@@ -115,6 +124,11 @@ class Settings(BaseSettings):
     grafana_token: SecretStr | None = None
     """Grafana API token for `dashboards push` (environment or secrets directory only)."""
 
+    @field_validator("stack_dir", "cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
     @field_validator("host")
     @classmethod
     def _host_not_empty(cls, value: str) -> str:
@@ -124,7 +138,7 @@ class Settings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
+        return self.kafka_servers or f"{self.host}:{self.kafka_port}"
 
     @property
     def am_url(self) -> str:
@@ -148,7 +162,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(CONFIG_ENV)
+        config_file = _config_file or os.environ.get(CONFIG_ENV)
         if config_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         sources.append(file_secret_settings)
@@ -179,15 +193,18 @@ def describe_validation_error(error: ValidationError) -> str:
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build the settings, raising ConfigError with a one-line message on any problem."""
-    if config_file is not None:
-        path = Path(config_file)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        os.environ[CONFIG_ENV] = str(path)
+    global _config_file
+    path = Path(config_file) if config_file is not None else None
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    _config_file = path
     try:
         return Settings(**overrides)
     except ValidationError as e:
         raise ConfigError(describe_validation_error(e)) from None
     except (OSError, ValueError) as e:  # unreadable or malformed YAML
-        first_line = f"config file {os.environ.get(CONFIG_ENV)}: {e}".splitlines()[0]
-        raise ConfigError(first_line) from None
+        raise ConfigError(f"config file {path}: {e}".splitlines()[0]) from None
+    finally:
+        _config_file = None

@@ -311,7 +311,7 @@ class Kafka(Service):
     def ready(self) -> bool:
         if not _port_answers(self.s.host, self.port):
             return False
-        return _kafka_metadata_ok(self.s.kafka_bootstrap)
+        return _kafka_metadata_ok(self.address)
 
 
 def _kafka_cluster_id() -> str:

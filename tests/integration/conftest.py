@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,19 +22,24 @@ from typing import Any
 import pytest
 
 from streams.settings import Settings, load_settings
+from streams.stack import services
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BERTHWATCH = [sys.executable, "-m", "streams"]
 
-TEST_ENV = {
-    "BERTHWATCH_KAFKA_PORT": "19092",
-    "BERTHWATCH_KAFKA_CONTROLLER_PORT": "19095",
-    "BERTHWATCH_PROMETHEUS_PORT": "19090",
-    "BERTHWATCH_ALERTMANAGER_PORT": "19093",
-    "BERTHWATCH_WORKER_WEB_PORT": "16066",
-    "BERTHWATCH_WORKER_METRICS_PORTS": "[16066, 16067]",
-    "BERTHWATCH_SCRAPE_INTERVAL": "1s",
-}
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key] = value
+    return env
+
+
+TEST_ENV = _read_env(Path(__file__).with_name("stack.env"))
+TEST_ENV["BERTHWATCH_STACK_DIR"] = str(PROJECT_ROOT / TEST_ENV["BERTHWATCH_STACK_DIR"])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,18 +57,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180,
         env={**os.environ, **(env or {})}, cwd=PROJECT_ROOT, check=False,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"berthwatch {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        out = f"{result.stdout}\n{result.stderr}"
+        raise AssertionError(f"berthwatch {' '.join(args)} failed:\n{out}")
     return result
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def stack() -> Iterator[Settings]:
     """The real Kafka, Prometheus and Alertmanager, started once per session."""
     env = dict(TEST_ENV)
-    env.setdefault("BERTHWATCH_STACK_DIR", str(tmp_path_factory.mktemp("stack")))
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     settings = load_settings()
+    if not any(svc.pid() for svc in services(settings)):
+        shutil.rmtree(settings.stack_dir, ignore_errors=True)  # start from empty topics
     try:
         run_cli("stack", "up", timeout=600)
         yield settings

@@ -82,3 +82,18 @@ def test_port_in_use_is_one_line_and_leaves_nothing(tmp_path: Path, stack: Setti
     assert "Traceback" not in result.stderr
     # kafka and prometheus had started before the clash: they were stopped again
     assert _our_processes(tmp_path / "third") == []
+
+
+def test_unknown_kafka_version_is_one_line(tmp_path: Path, stack: Settings) -> None:
+    env = {
+        "BERTHWATCH_STACK_DIR": str(tmp_path / "fourth"),
+        "BERTHWATCH_CACHE_DIR": str(tmp_path / "cache"),
+        "BERTHWATCH_KAFKA_VERSION": "3.9.99",
+        "BERTHWATCH_KAFKA_PORT": "49092",
+        "BERTHWATCH_KAFKA_CONTROLLER_PORT": "49095",
+    }
+    result = run_cli("stack", "fetch", env=env, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not fetch Kafka 3.9.99 jars" in lines[0]
+    assert not (tmp_path / "cache" / "kafka-3.9.99" / "libs").exists()

@@ -1,0 +1,171 @@
+"""Static checks of the container deployments, which cannot run here.
+
+No container engine runs on the build machines, so the compose file and the
+Kubernetes manifests are checked for what can be checked without one: the YAML
+parses, every image is pinned, every file they mount or load exists, and the
+ports agree with the settings the local stack uses.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.settings import PROJECT_ROOT, Settings
+
+DEPLOY = PROJECT_ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+PINNED = re.compile(r"^[\w./-]+:(?!latest$)[\w.-]*\d[\w.-]*$")
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    return data
+
+
+def _k8s_docs() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def _containers(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for doc in docs:
+        spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+        out.extend(spec.get("containers", []))
+    return out
+
+
+def test_compose_images_pinned_and_mounts_exist() -> None:
+    services = _compose()["services"]
+    assert {"kafka", "prometheus", "alertmanager", "grafana", "worker-1", "worker-2"} <= set(
+        services
+    )
+    for name, svc in services.items():
+        assert PINNED.match(svc["image"]), f"{name}: image {svc['image']!r} is not pinned"
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name}: mounts missing {source}"
+        build = svc.get("build")
+        if build:
+            assert (DEPLOY / build["context"] / build["dockerfile"]).is_file()
+
+
+def test_compose_ports_agree_with_settings() -> None:
+    s = Settings()
+    services = _compose()["services"]
+    published = {name: svc.get("ports", []) for name, svc in services.items()}
+    assert f"{s.kafka_port}:{s.kafka_port}" in published["kafka"]
+    assert f"{s.prometheus_port}:{s.prometheus_port}" in published["prometheus"]
+    assert f"{s.alertmanager_port}:{s.alertmanager_port}" in published["alertmanager"]
+    for worker in ("worker-1", "worker-2"):
+        env = services[worker]["environment"]
+        assert env["BERTHWATCH_WORKER_WEB_PORT"] == str(s.worker_web_port)
+        assert env["BERTHWATCH_KAFKA_SERVERS"] == f"kafka:{s.kafka_port}"
+        assert env["BERTHWATCH_ALERTMANAGER_URL"].endswith(f":{s.alertmanager_port}")
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "compose.yml").read_text())
+    jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
+    targets = jobs["berthwatch-workers"]["static_configs"][0]["targets"]
+    assert targets == [f"worker-1:{s.worker_web_port}", f"worker-2:{s.worker_web_port}"]
+
+
+def test_compose_environment_names_are_settings() -> None:
+    fields = {f"BERTHWATCH_{name.upper()}" for name in Settings.model_fields}
+    for name, svc in _compose()["services"].items():
+        for key in svc.get("environment", {}) or {}:
+            if key.startswith("BERTHWATCH_"):
+                assert key in fields, f"{name}: {key} is not a setting"
+
+
+def test_k8s_manifests_parse_pin_images_and_agree_on_ports() -> None:
+    s = Settings()
+    docs = _k8s_docs()
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("Deployment", "berthwatch-worker") in kinds
+    assert ("StatefulSet", "kafka") in kinds
+    containers = {c["name"]: c for c in _containers(docs)}
+    for c in containers.values():
+        assert PINNED.match(c["image"]), f"{c['name']}: image {c['image']!r} is not pinned"
+    ports = {c["name"]: {p["name"]: p["containerPort"] for p in c["ports"]}
+             for c in containers.values()}
+    assert ports["worker"]["metrics"] == s.worker_web_port
+    assert ports["kafka"]["client"] == s.kafka_port
+    assert ports["prometheus"]["web"] == s.prometheus_port
+    assert ports["alertmanager"]["web"] == s.alertmanager_port
+    env = {e["name"]: e["value"] for e in containers["worker"]["env"]}
+    assert env["BERTHWATCH_WORKER_WEB_PORT"] == str(s.worker_web_port)
+    fields = {f"BERTHWATCH_{name.upper()}" for name in Settings.model_fields}
+    assert set(env) <= fields
+    # every Service points at a named port its pods declare
+    declared = {name for c in containers.values() for name in (p["name"] for p in c["ports"])}
+    for doc in docs:
+        if doc["kind"] == "Service":
+            for port in doc["spec"]["ports"]:
+                assert port["targetPort"] in declared, (doc["metadata"]["name"], port)
+
+
+def test_k8s_kustomization_files_exist() -> None:
+    kust = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    for resource in kust["resources"]:
+        assert (K8S / resource).is_file(), resource
+    for gen in kust["configMapGenerator"]:
+        for entry in gen["files"]:
+            path = entry.split("=", 1)[-1]
+            assert (K8S / path).is_file(), f"{gen['name']}: {path} missing"
+    mounted = {v["configMap"]["name"] for d in _k8s_docs()
+               for v in d.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", [])
+               if "configMap" in v}
+    assert mounted <= {gen["name"] for gen in kust["configMapGenerator"]}
+
+
+def test_k8s_prometheus_discovers_workers_by_label() -> None:
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "k8s.yml").read_text())
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == "berthwatch-workers")
+    keep = [r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep"]
+    worker = next(d for d in _k8s_docs() if d["metadata"]["name"] == "berthwatch-worker"
+                  and d["kind"] == "Deployment")
+    assert worker["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] in keep
+    assert "metrics" in keep
+
+
+@pytest.mark.parametrize("config", ["prometheus.yml", "compose.yml"])
+def test_promtool_accepts_prometheus_configs(config: str) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: run `make setup`"
+    result = subprocess.run([promtool, "check", "config", str(DEPLOY / "prometheus" / config)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_amtool_accepts_alertmanager_config() -> None:
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool missing: run `make setup`"
+    result = subprocess.run(
+        [amtool, "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_provisioning_points_at_mounted_dashboards() -> None:
+    provider = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "dashboards" / "berthwatch.yml").read_text()
+    )
+    path = provider["providers"][0]["options"]["path"]
+    grafana = _compose()["services"]["grafana"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in grafana["volumes"]}
+    assert path in mounts and (DEPLOY / mounts[path]).is_dir()
+    ds = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )
+    assert ds["datasources"][0]["uid"] == "berthwatch-prometheus"
