@@ -8,15 +8,27 @@ a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from streams import stack as stack_mod
+from streams.feeds.results import Rejection
+from streams.feeds.times import TimeWindow, parse_time
+from streams.geo import load_geography
 from streams.settings import CONFIG_ENV, ConfigError, Settings, load_settings
 from streams.topics import create_topics
 
@@ -131,6 +143,72 @@ def topics_create(ctx: click.Context) -> None:
     for name in created:
         console.print(f"created {name}")
     console.print(f"{len(created)} created, {len(existing)} already present")
+
+
+# --- replay ------------------------------------------------------------------
+class _When(click.ParamType):
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        parsed = parse_time(str(value), "time")
+        if isinstance(parsed, Rejection):
+            self.fail(f"{value!r} is not an ISO 8601 time or epoch seconds", param, ctx)
+        return parsed
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True),
+              help="Replay at N times real time (event time / wall time).")
+@click.option("--max", "as_fast", is_flag=True,
+              help="As fast as the broker takes it (the default).")
+@click.option("--from", "start", type=_When(), help="Skip records before this event time.")
+@click.option("--to", "end", type=_When(), help="Skip records at or after this event time.")
+@click.option("--resume", is_flag=True, help="Continue a replay of these files where it stopped.")
+@click.option("--default-time", type=_When(),
+              help="Receive time for bare NMEA sentences that carry none (else dead-lettered).")
+@click.pass_context
+def replay(ctx: click.Context, paths: tuple[Path, ...], speed: float | None, as_fast: bool,
+           start: int | None, end: int | None, resume: bool, default_time: int | None) -> None:
+    """Replay feed files (AIS NMEA, MarineCadastre CSV, container or inventory CSV/JSON
+    lines; plain or gzip) into Kafka in event time, dead-lettering bad lines."""
+    from streams import replay as replay_mod
+
+    if speed is not None and as_fast:
+        raise click.BadParameter("give either --speed or --max", param_hint="--speed")
+    s = settings_from(ctx)
+    options = replay_mod.ReplayOptions(
+        speed=speed, start_ms=start, end_ms=end, resume=resume,
+        known_ports=frozenset(load_geography(s.geography_file).ports),
+        window=TimeWindow(int(s.earliest_event_time.timestamp() * 1000),
+                          int((time.time() + s.future_tolerance_seconds) * 1000)),
+        max_bytes=s.max_record_bytes, fallback_time_ms=default_time,
+    )
+    total = sum(p.stat().st_size for p in paths)
+    columns = (
+        TextColumn("[bold]replay"), BarColumn(), DownloadColumn(),
+        TextColumn("{task.fields[rate]} rec/s"), TextColumn("event time {task.fields[event]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("replay", total=total, rate="-", event="-")
+        t0 = time.monotonic()
+
+        def progress(done_bytes: int, records: int, ts_ms: int | None) -> None:
+            rate = records / max(time.monotonic() - t0, 1e-6)
+            event = replay_mod._iso(ts_ms) if ts_ms else "-"
+            bar.update(task, completed=done_bytes, rate=f"{rate:,.0f}", event=event)
+
+        try:
+            stats = asyncio.run(replay_mod.replay(s, list(paths), options, progress))
+        except replay_mod.ReplayError as e:
+            raise click.ClickException(str(e)) from None
+        bar.update(task, completed=total)
+    for line in stats.summary():
+        click.echo(line)
 
 
 # --- worker ------------------------------------------------------------------

@@ -12,6 +12,7 @@ come from the environment or a secrets directory, never from code.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,20 @@ class Settings(BaseSettings):
 
     deadletter_retention_ms: int = Field(30 * 24 * 3600 * 1000, ge=-1)
     """Retention of the dead-letter topic in ms; dead letters are stamped with wall time."""
+
+    geography_file: Path | None = None
+    """YAML file of extra or changed ports, anchorages and terminals, merged over the
+    packaged San Pedro Bay geography (see streams/geo/ports.yaml for the shape)."""
+
+    max_record_bytes: int = Field(4096, ge=64)
+    """Longest accepted source line or message in bytes; longer ones are dead-lettered."""
+
+    earliest_event_time: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    """Records with an event time before this are rejected as time_too_old."""
+
+    future_tolerance_seconds: float = Field(3600.0, ge=0)
+    """Records more than this many seconds ahead of the wall clock are rejected as
+    time_in_future (clock skew of producers)."""
 
     alert_threshold: int = Field(40, ge=0)
     """Skeleton rule: container ships waiting at a port above which an alert fires."""
