@@ -8,6 +8,7 @@ from detectors.base import Detector, Result, SeriesRegistry, ratio_to_score
 from detectors.composite import CompositeIndex
 from detectors.cusum import CUSUM
 from detectors.ewma import EWMA
+from detectors.policy import AlertPolicy, PolicyResult, Severity, Transition, alert_key
 from detectors.seasonal import Seasonal
 from detectors.staleness import Staleness, StaleReport
 from detectors.trend import DampedTrend
@@ -21,13 +22,18 @@ __all__ = [
     "CUSUM",
     "DETECTORS",
     "EWMA",
+    "AlertPolicy",
     "CompositeIndex",
     "DampedTrend",
     "Detector",
+    "PolicyResult",
     "Result",
     "Seasonal",
     "SeriesRegistry",
+    "Severity",
     "StaleReport",
     "Staleness",
+    "Transition",
+    "alert_key",
     "ratio_to_score",
 ]

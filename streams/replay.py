@@ -250,24 +250,33 @@ def state_path(settings: Settings, paths: Sequence[Path]) -> Path:
     return settings.stack_dir / "replay" / f"{digest[:16]}.json"
 
 
-def _load_state(path: Path, files: Sequence[Path]) -> dict[str, int]:
+@dataclass
+class ResumeState:
+    """Lines done per file, and the static data last sent per vessel (to send only changes)."""
+
+    done: dict[str, int] = field(default_factory=dict)
+    static: dict[int, str] = field(default_factory=dict)
+
+
+def _load_state(path: Path, files: Sequence[Path]) -> ResumeState:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
-        return {}
-    done: dict[str, int] = {}
+        return ResumeState()
+    state = ResumeState(static={int(k): v for k, v in data.get("static", {}).items()})
     for f in files:
         entry = data.get("files", {}).get(str(f.resolve()))
         if entry and entry.get("size") == f.stat().st_size:
-            done[str(f.resolve())] = int(entry["lines_done"])
-    return done
+            state.done[str(f.resolve())] = int(entry["lines_done"])
+    return state
 
 
-def _save_state(path: Path, files: Sequence[Path], done: dict[str, int]) -> None:
+def _save_state(path: Path, files: Sequence[Path], state: ResumeState) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"files": {str(f.resolve()): {"size": f.stat().st_size,
-                                         "lines_done": done.get(str(f.resolve()), 0)}
-                      for f in files}}
+                                         "lines_done": state.done.get(str(f.resolve()), 0)}
+                      for f in files},
+            "static": state.static}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(body, indent=1))
     tmp.replace(path)
@@ -299,7 +308,7 @@ async def replay(settings: Settings, paths: Sequence[Path], options: ReplayOptio
             raise ReplayError(f"no such file: {f}")
     formats = [detect_format(f) for f in files]
     state_file = state_path(settings, files)
-    done = _load_state(state_file, files) if options.resume else {}
+    state = _load_state(state_file, files) if options.resume else ResumeState()
     stats = ReplayStats()
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -325,16 +334,16 @@ async def replay(settings: Settings, paths: Sequence[Path], options: ReplayOptio
             partitions[full] = sorted(parts)
         sender = BatchSender(producer, partitions)
         t0 = time.monotonic()
-        await _run(files, formats, done, options, stats, sender, topics, state_file, progress)
+        await _run(files, formats, state, options, stats, sender, topics, state_file, progress)
         await sender.flush()
-        _save_state(state_file, files, done)
+        _save_state(state_file, files, state)
         stats.wall_seconds = time.monotonic() - t0
     finally:
         await producer.stop()
     return stats
 
 
-async def _run(files: list[Path], formats: list[FeedFormat], done: dict[str, int],
+async def _run(files: list[Path], formats: list[FeedFormat], state: ResumeState,
                options: ReplayOptions, stats: ReplayStats, sender: BatchSender,
                topics: dict[str, str], state_file: Path, progress: ProgressFn | None) -> None:
     bytes_read = [0] * len(files)
@@ -342,11 +351,11 @@ async def _run(files: list[Path], formats: list[FeedFormat], done: dict[str, int
         _outcomes(f, i, FeedContext(fmt, known_ports=options.known_ports, window=options.window,
                                     max_bytes=options.max_bytes,
                                     fallback_time_ms=options.fallback_time_ms),
-                  done.get(str(f.resolve()), 0), bytes_read)
+                  state.done.get(str(f.resolve()), 0), bytes_read)
         for i, (f, fmt) in enumerate(zip(files, formats, strict=True))
     ]
     keys = [str(f.resolve()) for f in files]
-    last_static: dict[int, bytes] = {}
+    done = state.done
     since_flush = 0
     pace_origin: tuple[float, int] | None = None
     items = 0
@@ -360,13 +369,13 @@ async def _run(files: list[Path], formats: list[FeedFormat], done: dict[str, int
             if delay > 0:
                 await sender.flush()  # nothing waits in a buffer while we sleep
                 await asyncio.sleep(delay)
-        await _dispatch(item, files[item.file_index], options, stats, sender, topics, last_static)
+        await _dispatch(item, files[item.file_index], options, stats, sender, topics, state.static)
         done[keys[item.file_index]] = max(done.get(keys[item.file_index], 0), item.line)
         since_flush += 1
         items += 1
         if since_flush >= options.flush_every:
             await sender.flush()
-            _save_state(state_file, files, done)
+            _save_state(state_file, files, state)
             since_flush = 0
         if progress is not None and items % 2048 == 0:
             progress(sum(bytes_read), stats.records, stats.last_ts_ms)
@@ -388,7 +397,7 @@ async def _merged(streams: list[Iterator[Item]]) -> AsyncIterator[Item]:
 
 async def _dispatch(item: Item, path: Path, options: ReplayOptions, stats: ReplayStats,
                     sender: BatchSender, topics: dict[str, str],
-                    last_static: dict[int, bytes]) -> None:
+                    last_static: dict[int, str]) -> None:
     out = item.outcome
     result = out.result
     if isinstance(result, Rejection):
@@ -420,7 +429,8 @@ async def _dispatch(item: Item, path: Path, options: ReplayOptions, stats: Repla
     for rec, wire in zip(records, encode(records), strict=True):
         if isinstance(rec, VesselStaticRecord):
             # decoded rows repeat the static data on every row: send it when it changes
-            body = wire[2 + 8:]  # the payload without version, kind and timestamp
+            # the payload without version, kind and timestamp
+            body = hashlib.blake2b(wire[2 + 8:], digest_size=8).hexdigest()
             if last_static.get(rec.mmsi) == body:
                 continue
             last_static[rec.mmsi] = body

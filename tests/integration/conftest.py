@@ -147,3 +147,31 @@ class Worker:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait(10)
         self._fh.close()
+
+
+def read_topic(settings: Settings, topic: str) -> list[tuple[int, int, bytes, bytes, int,
+                                                           dict[str, str]]]:
+    """Every record of ``topic``: (partition, offset, key, value, timestamp ms, headers)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                             enable_auto_commit=False, consumer_timeout_ms=5000)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        end = consumer.end_offsets(parts)
+        out = []
+        remaining = {tp: end[tp] for tp in parts if end[tp] > 0}
+        deadline = time.monotonic() + 60
+        while remaining and time.monotonic() < deadline:
+            for tp, msgs in consumer.poll(timeout_ms=1000, max_records=50_000).items():
+                for m in msgs:
+                    headers = {k: v.decode(errors="replace") for k, v in (m.headers or [])}
+                    out.append((m.partition, m.offset, m.key, m.value, m.timestamp, headers))
+                if consumer.position(tp) >= end[tp]:
+                    remaining.pop(tp, None)
+        assert not remaining, f"could not read {topic} to its end: {remaining}"
+        return sorted(out, key=lambda r: (r[0], r[1]))
+    finally:
+        consumer.close()
