@@ -26,6 +26,8 @@ from rich.progress import (
 from rich.table import Table
 
 from streams import stack as stack_mod
+from streams.commands.detect import detect
+from streams.commands.simulate import simulate
 from streams.feeds.results import Rejection
 from streams.feeds.times import TimeWindow, parse_time
 from streams.geo import load_geography
@@ -232,6 +234,11 @@ def worker(ctx: click.Context, web_port: int | None, loglevel: str) -> None:
     from streams.app import main as worker_main
 
     worker_main(["--loglevel", loglevel])
+
+
+# --- commands that live in their own modules ----------------------------------
+cli.add_command(detect)
+cli.add_command(simulate)
 
 
 def main() -> None:
