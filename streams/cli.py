@@ -218,8 +218,9 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], speed: float | None, as_
 @click.option("--web-port", type=click.IntRange(1, 65535), help="Port for /metrics.")
 @click.option("--loglevel", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--tag", hidden=True, help="A label that identifies this process (stack use).")
 @click.pass_context
-def worker(ctx: click.Context, web_port: int | None, loglevel: str) -> None:
+def worker(ctx: click.Context, web_port: int | None, loglevel: str, tag: str | None) -> None:
     """Run a streaming worker (joins the consumer group of BERTHWATCH_WORKER_ID)."""
     s = settings_from(ctx)  # fail early, with one line, on bad settings
     try:
@@ -234,6 +235,21 @@ def worker(ctx: click.Context, web_port: int | None, loglevel: str) -> None:
     from streams.app import main as worker_main
 
     worker_main(["--loglevel", loglevel])
+
+
+# --- demo --------------------------------------------------------------------
+@cli.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Bring the stack up, start a worker, replay the bundled simulated feed, say what it saw."""
+    from streams.demo import DemoError, run_demo
+    from streams.replay import ReplayError
+
+    s = settings_from(ctx)
+    try:
+        run_demo(s, console)
+    except (stack_mod.StackError, DemoError, ReplayError, ConnectionError) as e:
+        raise click.ClickException(str(e)) from None
 
 
 # --- commands that live in their own modules ----------------------------------

@@ -127,8 +127,8 @@ class Settings(BaseSettings):
     """Records more than this many seconds ahead of the wall clock are rejected as
     time_in_future (clock skew of producers)."""
 
-    alert_threshold: int = Field(40, ge=0)
-    """Skeleton rule: container ships waiting at a port above which an alert fires."""
+    alert_threshold: int = Field(25, ge=0)
+    """Skeleton rule: ships at anchor at one port at or above which an alert fires."""
 
     alertmanager_url: str | None = None
     """Alertmanager base URL the workers send alerts to; defaults to the local stack's."""

@@ -1,27 +1,36 @@
 """The walking skeleton's feature and rule: vessels at anchor per port.
 
 A deliberately small stand-in that crosses every part of the system once
-(topic -> worker -> metric -> Prometheus, and -> alert -> Alertmanager). Records
-are JSON objects ``{"mmsi", "port", "nav_status", "time"}``; a vessel counts as
-waiting while its latest report says "at anchor" (navigational status 1) and is
-less than ``horizon`` seconds old in event time. The feature and detector stages
-of the workers replace it.
+(canonical positions topic -> worker -> metric -> Prometheus, and -> alert ->
+Alertmanager). A batch of canonical position messages is decoded and validated
+as a whole (bad ones are returned for the dead-letter topic); a vessel counts
+as at anchor at a port while its latest report is inside one of the port's
+anchorage polygons with navigational status 1 ("at anchor") or a speed under
+half a knot, and is at most ``horizon`` seconds older, in event time, than the
+port's latest report. The feature and detector stages of the workers replace it.
 
+>>> from streams.feeds.codec import encode
+>>> from streams.feeds.results import PositionRecord
 >>> q = AnchorQueue(threshold=1)
->>> out = q.process([b'{"mmsi": 367000001, "port": "USLAX", "nav_status": 1, "time": 100}',
-...                  b'{"mmsi": 367000002, "port": "USLAX", "nav_status": 1, "time": 160}'])
->>> out.waiting, [a.name for a in out.alerts]
-({'USLAX': 2}, ['BerthwatchSkeletonQueue'])
+>>> wire = encode([PositionRecord(1_634_299_200_000, 367000001, 33.625, -118.28, 0.1,
+...                               nav_status=1)])
+>>> out = q.process(wire + [b"junk"])
+>>> out.waiting["USLAX"], [a.name for a in out.alerts], [r.reason for r in out.rejected]
+(1, ['BerthwatchSkeletonQueue'], ['bad_length'])
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 from streams.alerting import Alert
+from streams.feeds.codec import Kind, decode_batch, validate_batch
+from streams.geo import Geography, load_geography
 
 AT_ANCHOR = 1
 
@@ -41,58 +50,70 @@ class BatchResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def _parse(raw: bytes) -> tuple[int, str, int, float]:
-    obj = json.loads(raw)
-    if not isinstance(obj, dict):
-        raise ValueError("record is not a JSON object")
-    mmsi, port, status, when = obj["mmsi"], obj["port"], obj["nav_status"], obj["time"]
-    if not isinstance(mmsi, int) or not 100_000_000 <= mmsi <= 999_999_999:
-        raise ValueError(f"mmsi must be a 9-digit integer, got {mmsi!r}")
-    if not isinstance(port, str) or len(port) != 5:
-        raise ValueError(f"port must be a UN/LOCODE, got {port!r}")
-    if isinstance(when, str):
-        ts = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
-    else:
-        ts = float(when)
-    if not math.isfinite(ts):
-        raise ValueError("time is not finite")
-    return mmsi, port, int(status), ts
-
-
 class AnchorQueue:
-    """Latest status per vessel, counted per port, with a threshold alert per port."""
+    """Latest report per vessel, geofenced to a port's anchorages, with a threshold alert."""
 
-    def __init__(self, threshold: int, horizon: float = 6 * 3600.0) -> None:
+    def __init__(self, threshold: int, horizon: float = 6 * 3600.0,
+                 geography: Geography | None = None) -> None:
         self.threshold = threshold
         self.horizon = horizon
-        self.last: dict[int, tuple[str, int, float]] = {}
+        geo = geography or load_geography()
+        self.areas: dict[str, BaseGeometry] = {}
+        for region in geo.regions.values():
+            for code in region.ports:
+                polys = [a.polygon for a in region.anchorages if a.port == code]
+                if polys:
+                    self.areas[code] = shapely.union_all(polys)
+        for area in self.areas.values():
+            shapely.prepare(area)
+        # latest report per vessel: mmsi -> (port or "", anchored, ts seconds)
+        self.last: dict[int, tuple[str, bool, float]] = {}
         self.firing: dict[str, Alert] = {}
 
     def process(self, values: list[bytes]) -> BatchResult:
         out = BatchResult()
+        batch = decode_batch(values, Kind.POSITION)
+        out.rejected.extend(Rejected(i, r.reason.value, r.message) for i, r in batch.rejections)
+        kept = batch.kept_index(len(values))
+        records = batch.records
+        check = validate_batch(records, Kind.POSITION)
+        bad = np.flatnonzero(~check.ok)
+        for j in bad:
+            out.rejected.append(Rejected(int(kept[j]), str(check.reasons[j]),
+                                         f"canonical position failed {check.reasons[j]}"))
+        out.rejected.sort(key=lambda r: r.index)
+        good = records[check.ok]
+        if len(good) == 0:
+            return out
+        port = self._port_of(good)
+        anchored = (good["nav_status"] == AT_ANCHOR) | (good["sog"] < 0.5)
         touched: set[str] = set()
-        for i, raw in enumerate(values):
-            try:
-                mmsi, port, status, ts = _parse(raw)
-            except (ValueError, KeyError, TypeError) as e:
-                kind = "missing_field" if isinstance(e, KeyError) else "bad_record"
-                out.rejected.append(Rejected(i, kind, f"{type(e).__name__}: {e}"[:300]))
-                continue
+        ts_all = good["ts_ms"] / 1000.0
+        for mmsi, where, anch, ts in zip(good["mmsi"].tolist(), port.tolist(),
+                                         anchored.tolist(), ts_all.tolist(), strict=True):
             prev = self.last.get(mmsi)
             if prev is None or ts >= prev[2]:
-                self.last[mmsi] = (port, status, ts)
-            touched.add(port)
-            out.event_time[port] = max(out.event_time.get(port, ts), ts)
-        for port in sorted(touched):
-            now = out.event_time[port]
-            count = sum(
-                1
-                for p, status, ts in self.last.values()
-                if p == port and status == AT_ANCHOR and now - ts <= self.horizon
-            )
-            out.waiting[port] = count
-            out.alerts.extend(self._decide(port, count, now))
+                if prev is not None and prev[0]:
+                    touched.add(prev[0])
+                self.last[mmsi] = (where, bool(anch), ts)
+            if where:
+                touched.add(where)
+                out.event_time[where] = max(out.event_time.get(where, ts), ts)
+        for code in sorted(touched):
+            now = out.event_time.get(code, max(ts_all))
+            count = sum(1 for p, anch, ts in self.last.values()
+                        if p == code and anch and now - ts <= self.horizon)
+            out.waiting[code] = count
+            out.event_time.setdefault(code, now)
+            out.alerts.extend(self._decide(code, count, now))
         return out
+
+    def _port_of(self, rec: Any) -> np.ndarray[Any, np.dtype[Any]]:
+        port = np.full(len(rec), "", dtype="<U5")
+        for code, area in self.areas.items():
+            inside = shapely.contains_xy(area, rec["lon"], rec["lat"])
+            port[inside & (port == "")] = code
+        return port
 
     def _decide(self, port: str, count: int, now: float) -> list[Alert]:
         key = f"skeleton-queue-{port}"
@@ -104,8 +125,8 @@ class AnchorQueue:
                 labels={"port": port, "detector": "threshold"},
                 summary=f"{count} vessels at anchor at {port}",
                 description=(
-                    f"{count} vessels report 'at anchor' at {port}, at or above the "
-                    f"threshold of {self.threshold}."
+                    f"{count} vessels are at anchor in the anchorages of {port}, at or above "
+                    f"the threshold of {self.threshold}."
                 ),
                 starts_at=now,
             )
@@ -113,6 +134,5 @@ class AnchorQueue:
             return [alert]
         if count < self.threshold and port in self.firing:
             alert = self.firing.pop(port)
-            alert.ends_at = now
-            return [alert]
+            return [Alert(**{**alert.__dict__, "ends_at": now})]
         return []

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -282,8 +283,9 @@ class Kafka(Service):
         self.fetch_jars()
         props = self.dir / "server.properties"
         props.write_text(self._properties())
-        log4j = (DEPLOY / "local" / "kafka" / "log4j.properties").read_text()
-        (self.dir / "log4j.properties").write_text(log4j.format(log_dir=self.dir))
+        for name in ("log4j.properties", "log4j2.properties"):  # Kafka 3.x / 4.x logging
+            text = (DEPLOY / "local" / "kafka" / name).read_text()
+            (self.dir / name).write_text(text.replace("{log_dir}", str(self.dir)))
         if not (self.data_dir / "meta.properties").is_file():
             cluster_id = _kafka_cluster_id()
             cmd = [*self._java(), "kafka.tools.StorageTool", "format",
@@ -300,6 +302,7 @@ class Kafka(Service):
             "java",
             *jvm_options,
             f"-Dlog4j.configuration=file:{self.dir / 'log4j.properties'}",
+            f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
             "-cp",
             f"{self.libs}/*",
         ]
@@ -402,6 +405,38 @@ class Alertmanager(Service):
         return _http_ok(f"http://{self.address}/-/ready")
 
 
+class Worker(Service):
+    """A ``berthwatch worker`` process started by the demo, tracked like the services."""
+
+    def __init__(self, settings: Settings, number: int = 1) -> None:
+        self.name = f"worker-{number}"
+        super().__init__(settings)
+        self.number = number
+
+    @property
+    def port(self) -> int:
+        return self.s.worker_web_port + self.number - 1
+
+    @property
+    def marker(self) -> str:
+        return f"--tag={self.dir}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "streams", "worker", f"--web-port={self.port}",
+                self.marker]
+
+    def ready(self) -> bool:
+        return _http_ok(f"http://{self.address}/metrics")
+
+
+def workers(settings: Settings) -> list[Worker]:
+    """Workers this stack folder has pid files for (running or not)."""
+    run = settings.stack_dir / "run"
+    numbers = sorted(int(p.stem.split("-")[1]) for p in run.glob("worker-*.pid")
+                     if p.stem.split("-")[1].isdigit())
+    return [Worker(settings, n) for n in numbers]
+
+
 def render_prometheus_config(settings: Settings) -> dict[str, object]:
     """deploy/prometheus/prometheus.yml with the local stack's ports and rule paths."""
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
@@ -461,7 +496,7 @@ def up(settings: Settings, report: Callable[[str], None] = print) -> dict[str, f
 def down(settings: Settings, report: Callable[[str], None] = print) -> list[str]:
     """Stop every service this stack started; returns the names that were running."""
     stopped = []
-    for svc in reversed(services(settings)):
+    for svc in [*workers(settings), *reversed(services(settings))]:
         if svc.stop():
             stopped.append(svc.name)
             report(f"stopped {svc.name}")
@@ -469,4 +504,4 @@ def down(settings: Settings, report: Callable[[str], None] = print) -> list[str]
 
 
 def status(settings: Settings) -> list[Status]:
-    return [svc.status() for svc in services(settings)]
+    return [svc.status() for svc in [*services(settings), *workers(settings)]]

@@ -9,7 +9,6 @@ dead-letter topic with its reason in the headers.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from streams.feeds.codec import encode, key_of
+from streams.feeds.results import PositionRecord
 from streams.settings import Settings
 from tests.integration.conftest import Worker, eventually, http_json, prom_query, run_cli
 
@@ -39,12 +40,15 @@ def worker(stack: Settings, tmp_path: Path) -> Iterator[Worker]:
 
 def test_record_to_metric_and_alert(stack: Settings, worker: Worker) -> None:
     producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
-    mmsis = [367100001, 367100002, 367100003]
-    for i, mmsi in enumerate(mmsis):
-        record = {"mmsi": mmsi, "port": PORT, "nav_status": 1, "time": f"2021-10-15T12:0{i}:00Z"}
-        producer.send(stack.topic("positions"), key=str(mmsi).encode(),
-                      value=json.dumps(record).encode())
-    bad = b'{"mmsi": 12, "port": "USLGB"}'
+    start_ms = 1_634_299_200_000  # 2021-10-15T12:00:00Z
+    # three ships at anchor in Long Beach's outer anchorage LB-O1, one minute apart
+    records = [PositionRecord(start_ms + i * 60_000, mmsi, 33.625 + i * 0.001, -118.18, 0.1,
+                              nav_status=1)
+               for i, mmsi in enumerate([367100001, 367100002, 367100003])]
+    for rec, wire in zip(records, encode(records), strict=True):
+        producer.send(stack.topic("positions"), key=key_of(rec), value=wire,
+                      timestamp_ms=rec.ts_ms)
+    bad = b"not a canonical position"
     producer.send(stack.topic("positions"), key=b"bad", value=bad)
     producer.flush()
     producer.close()
@@ -76,6 +80,6 @@ def test_record_to_metric_and_alert(stack: Settings, worker: Worker) -> None:
     assert found, "malformed record not found in the dead-letter topic"
     headers = {k: v.decode() for k, v in found[-1].headers}
     assert headers["source_topic"] == stack.topic("positions")
-    assert headers["error_class"] == "missing_field"
-    assert "nav_status" in headers["error_message"]
+    assert headers["error_class"] == "bad_length"
+    assert "POSITION" in headers["error_message"]
     assert int(headers["source_offset"]) >= 0
