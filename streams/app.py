@@ -16,7 +16,7 @@ from faust.streams import Stream
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.alerting import AlertmanagerSender
+from streams.alerting import AlertmanagerSender, iso
 from streams.metrics import (
     BATCH_SIZE,
     DEAD_LETTERS,
@@ -52,6 +52,7 @@ app = faust.App(
 # --- topics ------------------------------------------------------------------
 positions_topic = app.topic(settings.topic("positions"), key_type=bytes, value_type=bytes)
 deadletter_topic = app.topic(settings.topic("deadletter"), key_type=bytes, value_type=bytes)
+alerts_topic = app.topic(settings.topic("alerts"), key_type=bytes, value_type=bytes)
 
 # --- state -------------------------------------------------------------------
 queue = AnchorQueue(threshold=settings.alert_threshold)
@@ -85,6 +86,10 @@ async def watch_positions(stream: faust.StreamT[Any]) -> None:
         for port, count in result.waiting.items():
             VESSELS_WAITING.labels(port).set(count)
             EVENT_TIME.labels(port).set(result.event_time[port])
+        for alert in result.alerts:
+            log.info("alert %s %s at %s: %s", "firing" if alert.firing else "resolved",
+                     alert.key, iso(alert.ends_at or alert.starts_at), alert.summary)
+            await alerts_topic.send(key=alert.key.encode(), value=alert.to_record())
         sender.submit(result.alerts)
         PROCESSING_SECONDS.labels(topic).observe(time.perf_counter() - t0)
 

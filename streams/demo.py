@@ -138,23 +138,48 @@ def _seconds(duration: str) -> float:
     return float(duration)
 
 
+def alert_history(settings: Settings) -> list[dict[str, Any]]:
+    """Every alert transition in the alerts topic, in event-time order."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = settings.topic("alerts")
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        out = [json.loads(m.value) for m in consumer]
+    finally:
+        consumer.close()
+    return sorted(out, key=lambda t: t["ends_at"] if t["state"] == "resolved" else t["starts_at"])
+
+
 def report(settings: Settings, console: Console) -> None:
     """What the operator would see now, and where to look."""
     prom, am = settings.prom_url, settings.am_url
     table = Table(title="what berthwatch saw (from Prometheus)")
-    for col in ("port", "vessels at anchor (latest)", "latest event time"):
+    for col in ("port", "vessels at anchor: peak during the replay", "latest", "latest event time"):
         table.add_column(col)
     waiting = _get(f"{prom}/api/v1/query", {"query": "berthwatch_vessels_waiting"})
+    peaks = {r["metric"]["port"]: r["value"][1] for r in _get(
+        f"{prom}/api/v1/query", {"query": "max_over_time(berthwatch_vessels_waiting[2h])"}
+    )["data"]["result"]}
     times = {r["metric"]["port"]: float(r["value"][1]) for r in
              _get(f"{prom}/api/v1/query", {"query": "berthwatch_event_time_seconds"})
              ["data"]["result"]}
     for r in sorted(waiting["data"]["result"], key=lambda r: r["metric"].get("port", "")):
         port = r["metric"].get("port", "?")
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(times[port])) if port in times else "-"
-        table.add_row(port, r["value"][1], when)
+        table.add_row(port, peaks.get(port, "-"), r["value"][1], when)
     console.print(table)
+    transitions = alert_history(settings)
+    console.print(f"alert transitions in {settings.topic('alerts')}: {len(transitions)}")
+    for t in transitions:
+        when = t["ends_at"] if t["state"] == "resolved" else t["starts_at"]
+        console.print(f"  {when}  {t['state']:8} [{t['severity']}] {t['summary']}")
     alerts = _get(f"{am}/api/v2/alerts")
-    console.print(f"alerts in Alertmanager: {len(alerts)}")
+    console.print(f"alerts active in Alertmanager now: {len(alerts)}")
     for a in sorted(alerts, key=lambda a: a["startsAt"]):
         console.print(f"  [{a['labels'].get('severity')}] {a['startsAt'][:16]} "
                       f"{a['labels'].get('alertname')} {a['labels'].get('port', '')}: "

@@ -9,6 +9,7 @@ dead-letter topic with its reason in the headers.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,14 @@ from kafka import KafkaConsumer, KafkaProducer
 from streams.feeds.codec import encode, key_of
 from streams.feeds.results import PositionRecord
 from streams.settings import Settings
-from tests.integration.conftest import Worker, eventually, http_json, prom_query, run_cli
+from tests.integration.conftest import (
+    Worker,
+    eventually,
+    http_json,
+    prom_query,
+    read_topic,
+    run_cli,
+)
 
 PORT = "USLGB"
 
@@ -72,7 +80,14 @@ def test_record_to_metric_and_alert(stack: Settings, worker: Worker) -> None:
     assert alerts[0]["startsAt"].startswith("2021-10-15T12:02:00")  # event time, not wall time
     assert "3 vessels" in alerts[0]["annotations"]["summary"]
 
-    # 4. the bad record is in the dead-letter topic, with where it came from and why
+    # 4. the transition is in the compacted alerts topic, keyed by the alert key
+    key = f"skeleton-queue-{PORT}".encode()
+    published = eventually(lambda: [json.loads(v) for _p, _o, k, v, _t, _h
+                                    in read_topic(stack, stack.topic("alerts")) if k == key])
+    assert published[-1]["state"] == "firing"
+    assert published[-1]["starts_at"] == "2021-10-15T12:02:00Z"
+
+    # 5. the bad record is in the dead-letter topic, with where it came from and why
     consumer = KafkaConsumer(stack.topic("deadletter"), bootstrap_servers=stack.kafka_bootstrap,
                              auto_offset_reset="earliest", consumer_timeout_ms=10_000)
     found = [m for m in consumer if m.value == bad]
