@@ -8,6 +8,7 @@ project and is read from there, never copied.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def _settings_from_defaults(request: pytest.FixtureRequest,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests see the default settings, whatever BERTHWATCH_* the environment (or the
+    integration tests' stack fixture) has set."""
+    if request.node.get_closest_marker("integration") is None:
+        for name in list(os.environ):
+            if name.startswith("BERTHWATCH_"):
+                monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")
