@@ -12,7 +12,7 @@ port's latest report. The feature and detector stages of the workers replace it.
 >>> from streams.feeds.codec import encode
 >>> from streams.feeds.results import PositionRecord
 >>> q = AnchorQueue(threshold=1)
->>> wire = encode([PositionRecord(1_634_299_200_000, 367000001, 33.625, -118.28, 0.1,
+>>> wire = encode([PositionRecord(1_634_299_200_000, 367000001, 33.696, -118.235, 0.1,
 ...                               nav_status=1)])
 >>> out = q.process(wire + [b"junk"])
 >>> out.waiting["USLAX"], [a.name for a in out.alerts], [r.reason for r in out.rejected]

@@ -9,7 +9,7 @@ go to :func:`shapely.contains_xy`, one call per zone over all its points.
 
 >>> from streams.geo import load_geography
 >>> fence = Geofence(load_geography())
->>> z = fence.zone_of(np.array([-118.2620]), np.array([33.7165]), np.array([0]))
+>>> z = fence.zone_of(np.array([-118.2300]), np.array([33.7060]), np.array([0]))
 >>> fence.zone_name[z[0]], fence.port_codes[fence.zone_port[z[0]]]
 ('LA-I1', 'USLAX')
 >>> int(fence.zone_of(np.array([-121.0]), np.array([30.0]), np.array([0]))[0])

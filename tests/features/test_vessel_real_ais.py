@@ -113,12 +113,14 @@ def test_anchored_ships_against_configured_anchorages(capture: np.ndarray, fence
     inside = int((zone >= 0).sum())
     print(f"anchored ships in configured anchorage polygons: {inside} of {len(pts)}; "
           f"distance to nearest polygon, median {np.median(dist_m):.0f} m")  # fmt: skip
-    # The configured anchorages are small approximate octagons (about 500 m
-    # across); a ship at anchor swings on a circle of a few hundred metres and
-    # the field is larger than the drawn polygons. Most anchored ships must at
-    # least lie within 1 km of a drawn anchorage, and all within 2.5 km.
-    assert (dist_m < 1000).sum() > len(pts) / 2
-    assert (dist_m < 2500).all()
+    # The configured anchorages are approximate octagons about 1 km across laid
+    # over the anchorage grounds inside and south of the breakwater; a ship at
+    # anchor swings on a circle of a few hundred metres around its anchor, and
+    # the real anchorage circles are not exactly where the drawn ones are. At
+    # least half the anchored ships lie inside a drawn anchorage, and all within
+    # 1 km of one.
+    assert inside >= len(pts) / 2
+    assert (dist_m < 1000).all()
 
 
 def test_engine_counts_the_anchored_ships_as_waiting(capture: np.ndarray, fence: Geofence) -> None:

@@ -49,8 +49,8 @@ def worker(stack: Settings, tmp_path: Path) -> Iterator[Worker]:
 def test_record_to_metric_and_alert(stack: Settings, worker: Worker) -> None:
     producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
     start_ms = 1_634_299_200_000  # 2021-10-15T12:00:00Z
-    # three ships at anchor in Long Beach's outer anchorage LB-O1, one minute apart
-    records = [PositionRecord(start_ms + i * 60_000, mmsi, 33.625 + i * 0.001, -118.18, 0.1,
+    # three ships at anchor in one of Long Beach's outer anchorages, one minute apart
+    records = [PositionRecord(start_ms + i * 60_000, mmsi, 33.696 + i * 0.001, -118.17, 0.1,
                               nav_status=1)
                for i, mmsi in enumerate([367100001, 367100002, 367100003])]
     for rec, wire in zip(records, encode(records), strict=True):
