@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     alertmanager_port: int = Field(9093, ge=1, le=65535)
     """Port of the local Alertmanager web UI and API."""
 
+    alert_webhook_url: str = "http://127.0.0.1:5001/alerts"
+    """Where the local Alertmanager's example webhook receiver (ops-webhook) posts."""
+
+    alert_group_wait: str = "10s"
+    """How long the local Alertmanager waits to group the first alerts of a group."""
+
+    alert_group_interval: str = "1m"
+    """How long the local Alertmanager waits before notifying about changes in a group
+    (new alerts, resolved ones)."""
+
     start_timeout: float = Field(60.0, gt=0)
     """Seconds to wait for each service to answer before giving up and stopping it."""
 

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -318,10 +319,20 @@ class Kafka(Service):
 
 
 def _kafka_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding."""
+    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid``, never one that starts with "-", which the
+    storage tool's argument parser would take for an option.
+
+    >>> all(not _kafka_cluster_id().startswith("-") for _ in range(1000))
+    True
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _kafka_metadata_ok(bootstrap: str) -> bool:
@@ -391,10 +402,14 @@ class Alertmanager(Service):
             )
         return None
 
+    def prepare(self) -> None:
+        config = render_alertmanager_config(self.s)
+        (self.dir / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
     def command(self) -> list[str]:
         return [
             self.binary,
-            f"--config.file={DEPLOY / 'alertmanager' / 'alertmanager.yml'}",
+            f"--config.file={self.dir / 'alertmanager.yml'}",
             f"--storage.path={self.dir / 'data'}",
             f"--web.listen-address={self.address}",
             # A single local instance: no gossip port to collide with anything.
@@ -458,6 +473,19 @@ def render_prometheus_config(settings: Settings) -> dict[str, object]:
         if job["job_name"] in targets:
             job["static_configs"] = [{"targets": targets[job["job_name"]]}]
     return dict(config)
+
+
+def render_alertmanager_config(settings: Settings) -> dict[str, Any]:
+    """deploy/alertmanager/alertmanager.yml with the local webhook, group wait and paths."""
+    folder = DEPLOY / "alertmanager"
+    config: dict[str, Any] = yaml.safe_load((folder / "alertmanager.yml").read_text())
+    config["templates"] = [str(folder / t) for t in config.get("templates", [])]
+    config["route"]["group_wait"] = settings.alert_group_wait
+    config["route"]["group_interval"] = settings.alert_group_interval
+    for receiver in config["receivers"]:
+        if receiver["name"] == "ops-webhook":
+            receiver["webhook_configs"][0]["url"] = settings.alert_webhook_url
+    return config
 
 
 def services(settings: Settings) -> list[Service]:

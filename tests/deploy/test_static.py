@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +170,41 @@ def test_grafana_provisioning_points_at_mounted_dashboards() -> None:
         (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
     )
     assert ds["datasources"][0]["uid"] == "berthwatch-prometheus"
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        (["severity=critical", "port=USLAX", "category=congestion"], "ops-webhook,ops-chat"),
+        (["severity=warning", "port=USLGB", "category=congestion"], "ops-webhook"),
+        (["severity=critical", "category=pipeline"], "platform-email,ops-webhook,ops-chat"),
+        (["severity=warning", "port=NLRTM"], "ops-webhook"),
+    ],
+)
+def test_alertmanager_routes_by_severity_and_port(labels: list[str], receivers: str) -> None:
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool missing: run `make setup`"
+    result = subprocess.run(
+        [amtool, "config", "routes", "test",
+         f"--config.file={DEPLOY / 'alertmanager' / 'alertmanager.yml'}", *labels],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.stdout.strip() == receivers, result.stdout + result.stderr
+
+
+def test_rendered_alertmanager_config_is_valid_and_follows_settings(tmp_path: Path) -> None:
+    from streams.stack import render_alertmanager_config
+
+    s = Settings(alert_webhook_url="http://127.0.0.1:17001/hook", alert_group_wait="2s")
+    config = render_alertmanager_config(s)
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool missing: run `make setup`"
+    result = subprocess.run([amtool, "check-config", str(path)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    hook = next(r for r in config["receivers"] if r["name"] == "ops-webhook")
+    assert hook["webhook_configs"][0]["url"] == "http://127.0.0.1:17001/hook"
+    assert config["route"]["group_wait"] == "2s"
+    assert all(Path(t).is_absolute() for t in config["templates"])
