@@ -180,3 +180,17 @@ def test_greek_sample_dead_letters_undecodable_and_parses_the_rest(stack: Settin
     # every line is accounted for: a record (parts of multipart ones), a dead letter or ignored
     assert len(positions) + len(vessels) > len(lines) // 2
     assert len(dead) < len(lines) // 3
+
+
+def test_from_to_keeps_only_that_event_time_range(stack: Settings, shared_data: Path) -> None:
+    source = str(shared_data / "ais-socal-nmea" / "sample.ais")
+    prefix = _prefix()
+    # the capture runs 23:29:12 .. 23:36:20; keep [23:31:00, 23:33:00)
+    out = run_cli("replay", "--from", "2016-01-10T23:31:00Z", "--to", "2016-01-10T23:33:00Z",
+                  source, env=_create(prefix))
+    stamps = [ts for *_x, ts, _h in read_topic(stack, prefix + "positions")]
+    assert stamps, out.stdout
+    assert min(stamps) >= 1452468660000 and max(stamps) < 1452468780000
+    assert "outside --from/--to" in out.stdout
+    bad = run_cli("replay", "--from", "yesterday-ish", source, env=_create(prefix), check=False)
+    assert bad.returncode == 2 and "--from" in bad.stderr and "Traceback" not in bad.stderr
