@@ -1,7 +1,7 @@
 """Vectorized anomaly detectors and the alert policy (pure numpy, no I/O).
 
 >>> sorted(DETECTORS)
-['composite', 'cusum', 'ewma', 'seasonal', 'staleness', 'trend']
+['composite', 'cusum', 'ewma', 'robust', 'seasonal', 'staleness', 'trend']
 """
 
 from detectors.base import Detector, Result, SeriesRegistry, ratio_to_score
@@ -9,13 +9,15 @@ from detectors.composite import CompositeIndex
 from detectors.cusum import CUSUM
 from detectors.ewma import EWMA
 from detectors.policy import AlertPolicy, PolicyResult, Severity, Transition, alert_key
+from detectors.robust import RobustEW
 from detectors.seasonal import Seasonal
 from detectors.staleness import Staleness, StaleReport
 from detectors.trend import DampedTrend
 
 #: detector name -> class
 DETECTORS: dict[str, type[Detector]] = {
-    cls.name: cls for cls in (EWMA, CUSUM, Seasonal, DampedTrend, Staleness, CompositeIndex)
+    cls.name: cls
+    for cls in (EWMA, CUSUM, Seasonal, DampedTrend, Staleness, CompositeIndex, RobustEW)
 }
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "Detector",
     "PolicyResult",
     "Result",
+    "RobustEW",
     "Seasonal",
     "SeriesRegistry",
     "Severity",

@@ -52,6 +52,12 @@ class Severity:
 
 DEFAULT_SEVERITIES = (Severity("warning", 0.8, 0.6), Severity("critical", 0.95, 0.85))
 
+#: persistence ``(k, n)`` when none is given: 2 of 3 scores, except for detectors whose
+#: scale is robust to the anomalies themselves, where one score at the threshold is already
+#: strong evidence and waiting for a second one costs early warning (chosen on the tuning
+#: half of the labelled series, see docs/QUALITY.md)
+DEFAULT_PERSISTENCE: dict[str, tuple[int, int]] = {"robust": (1, 1)}
+
 
 def alert_key(series: str, detector: str, severity: str) -> str:
     """Stable alert key, the same in every process and run.
@@ -159,12 +165,12 @@ class AlertPolicy:
         self,
         detector: str,
         severities: Sequence[Severity] = DEFAULT_SEVERITIES,
-        persistence: tuple[int, int] = (2, 3),
+        persistence: tuple[int, int] | None = None,
         resolve_after: int = 2,
         cooldown: float = 3600.0,
         warmup: int = 0,
     ) -> None:
-        k, n = persistence
+        k, n = persistence or DEFAULT_PERSISTENCE.get(detector, (2, 3))
         if not 1 <= k <= n <= 64:
             raise ValueError("persistence (k, n) needs 1 <= k <= n <= 64")
         if resolve_after < 1 or cooldown < 0 or warmup < 0 or not severities:

@@ -372,7 +372,68 @@ class CompositeIndexRef(Reference):
         return score, {"index": index, "contribution": c}
 
 
+@dataclass
+class RobustState:
+    loc: float = 0.0
+    dev: float = 0.0
+    last_ts: float = NAN
+    count: int = 0
+
+
+class RobustEWRef(Reference):
+    name = "robust"
+
+    def __init__(
+        self,
+        halflife: float = 7 * 86400.0,
+        warmup: int = 10,
+        clip: float = 5.0,
+        z_alarm: float = 5.0,
+        level_halflife: float = 3600.0,
+        abs_floor: float = 1e-6,
+        rel_floor: float = 0.1,
+    ) -> None:
+        super().__init__(warmup)
+        self.halflife, self.clip, self.z_alarm = halflife, clip, z_alarm
+        self.level_halflife = level_halflife
+        self.abs_floor, self.rel_floor = abs_floor, rel_floor
+
+    def update(self, row: int, ts: float, value: float) -> tuple[float, dict[str, float]]:
+        s = self.state.setdefault(row, RobustState())
+        if math.isnan(value):
+            return 0.0, {"expected": NAN, "z": NAN}
+        if s.count == 0:
+            s.loc, s.dev, s.count, s.last_ts = value, 0.0, 1, ts
+            return 0.0, {"expected": NAN, "z": NAN}
+        dt = max(ts - s.last_ts, 0.0)
+        alpha = max(-math.expm1(-LN2 * dt / self.halflife), 1.0 / (s.count + 1.0))
+        alpha_level = max(-math.expm1(-LN2 * dt / self.level_halflife), 1.0 / (s.count + 1.0))
+        scale = max(ABS_DEV_TO_SD * s.dev, max(self.abs_floor, self.rel_floor * abs(s.loc)))
+        res = value - s.loc
+        z = abs(res) / scale
+        score = 0.0
+        if s.count >= max(self.warmup, 1):
+            score = ratio_to_score((z / self.z_alarm) ** 2)
+        clipped = res
+        if s.count >= self.warmup:
+            clipped = min(max(res, -self.clip * scale), self.clip * scale)
+        expected = s.loc
+        s.loc = s.loc + alpha_level * clipped
+        s.dev = s.dev + alpha * (abs(clipped) - s.dev)
+        s.count += 1
+        s.last_ts = ts
+        return score, {"expected": expected, "z": z}
+
+
 REFERENCES: dict[str, type[Reference]] = {
     cls.name: cls
-    for cls in (EWMARef, CUSUMRef, DampedTrendRef, StalenessRef, SeasonalRef, CompositeIndexRef)
+    for cls in (
+        EWMARef,
+        CUSUMRef,
+        DampedTrendRef,
+        StalenessRef,
+        SeasonalRef,
+        CompositeIndexRef,
+        RobustEWRef,
+    )
 }

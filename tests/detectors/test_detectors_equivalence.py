@@ -24,6 +24,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "trend": {"limit": 1e6, "step": 3600.0, "warmup": 2, "max_horizon": 1e12},
     "staleness": {"warmup": 2, "max_age": 20000.0},
     "composite": {"halflife": 7200.0, "warmup": 2, "index_alarm": 1.0},
+    "robust": {"halflife": 7200.0, "level_halflife": 1800.0, "warmup": 2, "clip": 2.0},
 }
 COMPARED = {
     "ewma": ["expected", "z"],
@@ -32,6 +33,7 @@ COMPARED = {
     "trend": ["expected", "level", "trend", "eta_seconds", "eta_lower", "eta_upper"],
     "staleness": ["gap_seconds", "typical_seconds"],
     "composite": ["index", "contribution"],
+    "robust": ["expected", "z"],
 }
 # composite membership used in both implementations: rows 0-2 in group 0, 3-4 in group 1
 MEMBERS = {0: (0, 1.0, 1.0), 1: (0, 2.0, -1.0), 2: (0, 0.5, 1.0), 3: (1, 1.0, 1.0), 4: (1, 1.0, -1)}
