@@ -796,7 +796,8 @@ def extra_station_rows(
         )
         name = "BASE STATION" if k == 0 else f"{region.name.split(' (')[0].upper()} LIGHT"
         statics.append((mm, f"{name},,,"))
-    # SAR aircraft: a 45-minute sweep over the anchorages about every ten days.
+    # SAR aircraft: a 45-minute sweep over the anchorages about every ten days, by a
+    # helicopter at 95 kn (decoded position rows carry speeds up to 102.2 kn only).
     sar = f"111{seed_id:03d}001"[:9]
     flights = np.arange(start + rng.uniform(0, 5) * DAY, end, 10 * DAY)
     parts = []
@@ -818,7 +819,7 @@ def extra_station_rows(
                 t=tt.astype(np.int64),
                 lat=la,
                 lon=lo,
-                sog=np.full(n, 120.0),
+                sog=np.full(n, 95.0),
                 cog=np.full(n, course),
                 heading=np.full(n, np.nan),
                 status=np.full(n, STATUS_NONE, dtype=np.int8),
