@@ -15,10 +15,21 @@ Producing uses aiokafka's batch API rather than a per-message ``send``: on this
 project's benchmark kafka-python's producer sent about 13 k records/s where
 the batch API with a cached partitioner sent over 500 k/s (``bench/``).
 
+The CSV feeds (MarineCadastre, container events, inventory) are parsed a block
+of lines at a time by :class:`streams.feeds.chunks.ChunkParser`, which builds the
+canonical arrays with numpy and hands every line it is not sure about to the
+per-line parser: the records, rejections and their messages are the per-line
+parser's, byte for byte (tests/feeds/test_feeds_chunks.py). Items travel in
+segments (arrays, not an object per line); the event-time merge works on runs of
+segments and gives exactly ``heapq.merge``'s order; records are encoded and
+appended to the batches a run at a time. Big files are parsed in a child process
+while the parent sends, and progress is saved once the broker acknowledged
+everything before it, without pausing the replay. Figures: BENCHMARKS.md.
+
 A replay can be resumed: progress (lines done per file) is saved in a state
-file after every flush, and ``--resume`` skips what was already sent. Records
-after the last saved flush may be sent twice; the downstream features are
-idempotent for a repeated position or snapshot (see docs/RECOVERY.md).
+file after every ``flush_every`` items, and ``--resume`` skips what was already
+sent. Records after the last saved state may be sent twice; the downstream
+features are idempotent for a repeated position or snapshot (see docs/RECOVERY.md).
 """
 
 from __future__ import annotations
@@ -26,22 +37,28 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import heapq
+import itertools
 import json
+import multiprocessing
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import numpy.typing as npt
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.feeds.codec import encode, key_of
-from streams.feeds.parse import FeedContext, FeedFormat, FeedParser
+from streams.feeds.chunks import Chunk, ChunkParser
+from streams.feeds.codec import WIRE_SIZES, Kind, encode, encode_array, key_of, keys_of_array
+from streams.feeds.parse import FeedContext, FeedFormat
 from streams.feeds.results import (
     ContainerEvent,
     Fragment,
@@ -129,36 +146,136 @@ def detect_format(path: Path) -> FeedFormat:
     )
 
 
-@dataclass(frozen=True)
-class Item:
-    """One outcome ready to send, ordered by event time then source position."""
+@dataclass
+class Segment:
+    """Final outcomes (items) of one stretch of one file, in the order the file gives them.
 
-    ts_ms: int
+    Item ``i`` sorts by ``(ts[i], file_index, lines[i])``: its event time (for a
+    line without one, the latest event time seen so far in the file). A line
+    taken by the vectorized path has ``row[i] >= 0``, its row in ``arrays``; any
+    other item has ``row[i] == -1`` and its outcome in ``outcomes[i]``.
+    """
+
     file_index: int
-    line: int
-    outcome: Outcome
+    ts: npt.NDArray[np.int64]
+    lines: npt.NDArray[np.int64]
+    row: npt.NDArray[np.int64]
+    is_record: npt.NDArray[np.bool_]
+    outcomes: list[Outcome | None]
+    arrays: dict[Kind, npt.NDArray[Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ts)
 
 
-def _outcomes(path: Path, index: int, ctx: FeedContext, skip_lines: int,
-              bytes_read: list[int]) -> Iterator[Item]:
-    """Final outcomes of one file, each with the event time it sorts by."""
-    parser = FeedParser(ctx)
-    last_ts = 0
+BLOCK_BYTES = 1 << 20  # about 8,000 MarineCadastre lines: the parse works in cache
+
+
+def _blocks(fh: IO[bytes]) -> Iterator[tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """Whole lines of a file, a block at a time: (buffer, line starts, line ends without \\n)."""
+    carry = b""
+    while True:
+        data = fh.read(BLOCK_BYTES)
+        if not data:
+            if carry:
+                data, carry = carry + b"\n", b""
+            else:
+                return
+        else:
+            data, carry = carry + data, b""
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            data, carry = data[:cut], data[cut:]
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A).astype(np.int64)
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        yield data, starts, ends
+
+
+class _FileTimes:
+    """The running latest event time of one file (sort time of lines without one)."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def sort_times(
+        self, rec_ts: npt.NDArray[np.int64], is_record: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.int64]:
+        floor = np.iinfo(np.int64).min
+        running = np.maximum.accumulate(np.where(is_record, rec_ts, floor))
+        running = np.maximum(running, self.last)
+        if len(running):
+            self.last = int(running[-1])
+        out: npt.NDArray[np.int64] = np.where(is_record, rec_ts, running)
+        return out
+
+
+def _segment(
+    index: int, chunk: Chunk | None, outcomes: list[Outcome], times: _FileTimes, skip_lines: int
+) -> Segment | None:
+    """Items of a parsed chunk (fast rows and per-line outcomes), minus fragments and
+    lines already done."""
+    slow = [o for o in outcomes if not isinstance(o.result, Fragment)]
+    slow_refs = np.fromiter(
+        (o.ref if isinstance(o.ref, int) else 0 for o in slow), dtype=np.int64, count=len(slow)
+    )
+    slow_rec = np.fromiter(
+        (isinstance(o.result, _RECORDS) for o in slow), dtype=bool, count=len(slow)
+    )
+    slow_ts = np.fromiter(
+        (getattr(o.result, "ts_ms", 0) for o in slow), dtype=np.int64, count=len(slow)
+    )
+    arrays: dict[Kind, npt.NDArray[Any]] = {}
+    if chunk is not None and chunk.fast.any():
+        arrays = chunk.arrays
+        fast_refs = chunk.refs[chunk.fast]
+        main = next(iter(arrays.values()))
+        refs = np.concatenate([fast_refs, slow_refs])
+        order = np.argsort(refs, kind="stable")  # CSV: one outcome per line, in line order
+        refs = refs[order]
+        row = np.concatenate([np.arange(len(fast_refs)), np.full(len(slow), -1)])[order]
+        is_record = np.concatenate([np.ones(len(fast_refs), dtype=bool), slow_rec])[order]
+        rec_ts = np.concatenate([main["ts_ms"].astype(np.int64), slow_ts])[order]
+        slot = np.concatenate([np.full(len(fast_refs), -1), np.arange(len(slow))])[order]
+        items: list[Outcome | None] = [slow[j] if j >= 0 else None for j in slot.tolist()]
+    else:
+        refs, is_record, rec_ts = slow_refs, slow_rec, slow_ts
+        row = np.full(len(slow), -1, dtype=np.int64)
+        items = list(slow)
+    ts = times.sort_times(rec_ts, is_record)
+    keep = refs > skip_lines
+    if not keep.any():
+        return None
+    if not keep.all():
+        idx = np.flatnonzero(keep)
+        refs, row, is_record, ts = refs[idx], row[idx], is_record[idx], ts[idx]
+        items = [items[i] for i in idx.tolist()]
+    return Segment(index, ts, refs, row, is_record, items, arrays)
+
+
+def _segments(
+    path: Path, index: int, ctx: FeedContext, skip_lines: int, bytes_read: list[int]
+) -> Iterator[Segment]:
+    """Segments of one file in file order: CSV feeds through the vectorized path, with the
+    per-line parser for whatever it leaves; other formats line by line."""
+    parser = ChunkParser(ctx)
+    times = _FileTimes()
+    number = 1
     disk, reader = open_tracked(path)
     with disk, reader as fh:
-        for number, raw in enumerate(fh, 1):
-            if number % 1024 == 0:
-                bytes_read[index] = disk.tell()
-            for out in parser.feed(raw.rstrip(b"\r\n"), number):
-                ref = int(out.ref) if isinstance(out.ref, int) else number
-                ts = getattr(out.result, "ts_ms", last_ts)
-                last_ts = max(last_ts, ts) if isinstance(ts, int) else last_ts
-                if ref > skip_lines and not isinstance(out.result, Fragment):
-                    yield Item(last_ts if not isinstance(ts, int) else ts, index, ref, out)
-        for out in parser.flush():
-            ref = int(out.ref) if isinstance(out.ref, int) else 0
-            if ref > skip_lines:
-                yield Item(last_ts, index, ref, out)
+        for buf, starts, ends in _blocks(fh):
+            chunk = parser.parse_buffer(buf, starts, ends, number, strip_cr=True)
+            number += len(starts)
+            bytes_read[index] = disk.tell()
+            seg = _segment(index, chunk, chunk.slow, times, skip_lines)
+            if seg is not None:
+                yield seg
+        seg = _segment(index, None, parser.parser.flush(), times, skip_lines)
+        if seg is not None:
+            yield seg
 
 
 @dataclass
@@ -199,6 +316,9 @@ def _iso(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_NO_HEADERS: list[tuple[str, bytes]] = []
+
+
 class BatchSender:
     """Per-partition batches through aiokafka's batch API, partitioned like a live producer."""
 
@@ -206,41 +326,82 @@ class BatchSender:
         self.producer = producer
         self.partitions = partitions
         self._partitioner = DefaultPartitioner()
-        self._cache: dict[tuple[str, bytes], int] = {}
-        self._batches: dict[tuple[str, int], Any] = {}
+        self._cache: dict[str, dict[bytes, int]] = {topic: {} for topic in partitions}
+        self._batches: dict[str, dict[int, Any]] = {topic: {} for topic in partitions}
         self._pending: list[asyncio.Future[Any]] = []
 
     def partition_of(self, topic: str, key: bytes) -> int:
-        ck = (topic, key)
-        part = self._cache.get(ck)
+        cache = self._cache[topic]
+        part = cache.get(key)
         if part is None:
             parts = self.partitions[topic]
-            part = self._cache[ck] = int(self._partitioner(key, parts, parts))
+            part = cache[key] = int(self._partitioner(key, parts, parts))
         return part
 
-    async def send(self, topic: str, key: bytes, value: bytes, ts_ms: int | None,
-                   headers: Sequence[tuple[str, bytes]] = ()) -> None:
+    async def send(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        ts_ms: int | None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
         part = self.partition_of(topic, key)
-        slot = (topic, part)
-        batch = self._batches.get(slot)
+        batches = self._batches[topic]
+        batch = batches.get(part)
         if batch is None:
-            batch = self._batches[slot] = self.producer.create_batch()
+            batch = batches[part] = self.producer.create_batch()
         if batch.append(key=key, value=value, timestamp=ts_ms, headers=list(headers)) is None:
-            await self._submit(slot, batch)
-            batch = self._batches[slot] = self.producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=ts_ms, headers=list(headers)) is None:
+            await self._renew(topic, part, batch)
+            if (
+                batches[part].append(key=key, value=value, timestamp=ts_ms, headers=list(headers))
+                is None
+            ):
                 raise ReplayError(f"record of {len(value)} bytes does not fit a Kafka batch")
 
-    async def _submit(self, slot: tuple[str, int], batch: Any) -> None:
-        self._pending.append(await self.producer.send_batch(batch, slot[0], partition=slot[1]))
+    async def send_many(self, topic: str, keys: Sequence[bytes], values: Sequence[bytes],
+                        timestamps: Sequence[int]) -> None:
+        """Many records of one topic without headers, in order: the same batches as
+        :meth:`send` one by one, with one await per full batch instead of one per record.
+
+        (Records are appended in their order across partitions, so that the batches of
+        all partitions fill together and leave in the same request.)
+        """
+        cache = self._cache[topic]
+        batches = self._batches[topic]
+        for key, value, ts in zip(keys, values, timestamps, strict=True):
+            part = cache.get(key)
+            if part is None:
+                part = self.partition_of(topic, key)
+            batch = batches.get(part)
+            if batch is None:
+                batch = batches[part] = self.producer.create_batch()
+            if batch.append(timestamp=ts, key=key, value=value, headers=_NO_HEADERS) is None:
+                await self._renew(topic, part, batch)
+                if batches[part].append(timestamp=ts, key=key, value=value,
+                                        headers=_NO_HEADERS) is None:
+                    raise ReplayError(f"record of {len(value)} bytes does not fit a Kafka batch")
+
+    async def _renew(self, topic: str, part: int, batch: Any) -> None:
+        await self._submit(topic, part, batch)
+        self._batches[topic][part] = self.producer.create_batch()
+
+    async def _submit(self, topic: str, part: int, batch: Any) -> None:
+        self._pending.append(await self.producer.send_batch(batch, topic, partition=part))
+
+    async def checkpoint(self) -> list[asyncio.Future[Any]]:
+        """Send every open batch; the acknowledgements of everything sent so far."""
+        for topic, batches in self._batches.items():
+            for part, batch in list(batches.items()):
+                if batch.record_count():
+                    await self._submit(topic, part, batch)
+            batches.clear()
+        pending, self._pending = self._pending, []
+        return pending
 
     async def flush(self) -> None:
         """Send every open batch and wait until the broker acknowledged all of them."""
-        for slot, batch in list(self._batches.items()):
-            if batch.record_count():
-                await self._submit(slot, batch)
-        self._batches.clear()
-        pending, self._pending = self._pending, []
+        pending = await self.checkpoint()
         if pending:
             await asyncio.gather(*pending)
 
@@ -273,10 +434,16 @@ def _load_state(path: Path, files: Sequence[Path]) -> ResumeState:
 
 def _save_state(path: Path, files: Sequence[Path], state: ResumeState) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"files": {str(f.resolve()): {"size": f.stat().st_size,
-                                         "lines_done": state.done.get(str(f.resolve()), 0)}
-                      for f in files},
-            "static": state.static}
+    body = {
+        "files": {
+            str(f.resolve()): {
+                "size": f.stat().st_size,
+                "lines_done": state.done.get(str(f.resolve()), 0),
+            }
+            for f in files
+        },
+        "static": state.static,
+    }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(body, indent=1))
     tmp.replace(path)
@@ -299,8 +466,12 @@ class ReplayOptions:
 ProgressFn = Callable[[int, int, int | None], None]  # bytes read, records sent, event time
 
 
-async def replay(settings: Settings, paths: Sequence[Path], options: ReplayOptions,
-                 progress: ProgressFn | None = None) -> ReplayStats:
+async def replay(
+    settings: Settings,
+    paths: Sequence[Path],
+    options: ReplayOptions,
+    progress: ProgressFn | None = None,
+) -> ReplayStats:
     """Replay ``paths`` into the canonical topics; returns what was sent and rejected."""
     files = [Path(p) for p in paths]
     for f in files:
@@ -343,100 +514,488 @@ async def replay(settings: Settings, paths: Sequence[Path], options: ReplayOptio
     return stats
 
 
-async def _run(files: list[Path], formats: list[FeedFormat], state: ResumeState,
-               options: ReplayOptions, stats: ReplayStats, sender: BatchSender,
-               topics: dict[str, str], state_file: Path, progress: ProgressFn | None) -> None:
+async def _run(
+    files: list[Path],
+    formats: list[FeedFormat],
+    state: ResumeState,
+    options: ReplayOptions,
+    stats: ReplayStats,
+    sender: BatchSender,
+    topics: dict[str, str],
+    state_file: Path,
+    progress: ProgressFn | None,
+) -> None:
     bytes_read = [0] * len(files)
+    contexts = [
+        FeedContext(
+            fmt,
+            known_ports=options.known_ports,
+            window=options.window,
+            max_bytes=options.max_bytes,
+            fallback_time_ms=options.fallback_time_ms,
+        )
+        for fmt in formats
+    ]
+    skips = [state.done.get(str(f.resolve()), 0) for f in files]
     streams = [
-        _outcomes(f, i, FeedContext(fmt, known_ports=options.known_ports, window=options.window,
-                                    max_bytes=options.max_bytes,
-                                    fallback_time_ms=options.fallback_time_ms),
-                  state.done.get(str(f.resolve()), 0), bytes_read)
-        for i, (f, fmt) in enumerate(zip(files, formats, strict=True))
+        _parsed_apart(f, i, ctx, skip, bytes_read)
+        if f.stat().st_size >= PARSE_APART_BYTES
+        else _prefetched(_segments(f, i, ctx, skip, bytes_read))
+        for i, (f, ctx, skip) in enumerate(zip(files, contexts, skips, strict=True))
     ]
     keys = [str(f.resolve()) for f in files]
     done = state.done
     since_flush = 0
-    pace_origin: tuple[float, int] | None = None
     items = 0
-    async for item in _merged(streams):
-        result = item.outcome.result
-        if options.speed is not None and isinstance(result, _RECORDS):
-            if pace_origin is None:
-                pace_origin = (time.monotonic(), item.ts_ms)
-            due = pace_origin[0] + (item.ts_ms - pace_origin[1]) / 1000 / options.speed
-            delay = due - time.monotonic()
-            if delay > 0:
-                await sender.flush()  # nothing waits in a buffer while we sleep
-                await asyncio.sleep(delay)
-        await _dispatch(item, files[item.file_index], options, stats, sender, topics, state.static)
-        done[keys[item.file_index]] = max(done.get(keys[item.file_index], 0), item.line)
-        since_flush += 1
-        items += 1
+    run = _Dispatch(files, options, stats, sender, topics, state.static)
+    saved: asyncio.Task[None] | None = None
+    for seg, a, b in _merged_runs(streams):
+        if options.stop_after is not None:
+            b = min(b, a + options.stop_after - items)
+        if options.speed is not None:
+            await run.paced(seg, a, b)
+        else:
+            await run.items(seg, a, b)
+        key = keys[seg.file_index]
+        done[key] = max(done.get(key, 0), int(seg.lines[a:b].max()))
+        before = items
+        items += b - a
+        since_flush += b - a
         if since_flush >= options.flush_every:
-            await sender.flush()
-            _save_state(state_file, files, state)
+            # the state is saved once the broker acknowledged everything before it,
+            # while the replay goes on
+            snapshot = ResumeState(dict(done), dict(state.static))
+            saved = asyncio.create_task(
+                _save_when_acked(await sender.checkpoint(), saved, state_file, files, snapshot)
+            )
             since_flush = 0
-        if progress is not None and items % 2048 == 0:
+        if progress is not None and items // 2048 != before // 2048:
             progress(sum(bytes_read), stats.records, stats.last_ts_ms)
         if options.stop_after is not None and items >= options.stop_after:
             break
+        if items // 4096 != before // 4096:
+            await asyncio.sleep(0)  # let the producer's network tasks run
+    if saved is not None:
+        await saved
+
+
+async def _save_when_acked(
+    acks: list[asyncio.Future[Any]],
+    previous: asyncio.Task[None] | None,
+    state_file: Path,
+    files: list[Path],
+    snapshot: ResumeState,
+) -> None:
+    if previous is not None:
+        await previous
+    if acks:
+        await asyncio.gather(*acks)
+    _save_state(state_file, files, snapshot)
+
+
+def _prefetched(segments: Iterator[Segment], depth: int = 2) -> Iterator[Segment]:
+    """The same segments, read and parsed ahead in a thread.
+
+    Parsing is mostly numpy and reading mostly I/O, both of which release the
+    GIL, so the next segments are parsed while the current one is being sent.
+    An exception in the thread is raised here, in order.
+    """
+    q: queue.Queue[tuple[Segment | None, BaseException | None]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for seg in segments:
+                while not stop.is_set():
+                    try:
+                        q.put((seg, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((None, None))
+        except BaseException as e:  # handed to the consumer
+            q.put((None, e))
+
+    thread = threading.Thread(target=work, name="replay-parse", daemon=True)
+    thread.start()
+    try:
+        while True:
+            seg, error = q.get()
+            if error is not None:
+                raise error
+            if seg is None:
+                return
+            yield seg
+    finally:
+        stop.set()
+        thread.join()
+
+
+PARSE_APART_BYTES = 16 << 20
+"""Files at least this big are parsed in a separate process, so that parsing and
+sending use two cores."""
+
+
+def _parse_into(out: Any, path: Path, index: int, ctx: FeedContext, skip_lines: int) -> None:
+    """Child process: put each segment with the bytes read so far, then None (or an error)."""
+    try:
+        bytes_read = [0] * (index + 1)
+        for seg in _segments(path, index, ctx, skip_lines, bytes_read):
+            out.put((seg, bytes_read[index]))
+        out.put((None, bytes_read[index]))
+    except BaseException as e:  # handed to the parent
+        out.put((e, 0))
+
+
+def _parsed_apart(
+    path: Path, index: int, ctx: FeedContext, skip_lines: int, bytes_read: list[int]
+) -> Iterator[Segment]:
+    """The segments of :func:`_segments`, parsed in a child process, a few ahead.
+
+    The child is forked: it needs nothing but this module, which is loaded (a spawned
+    child would import the command's main module again), and it touches neither the
+    event loop nor the Kafka client it inherits.
+    """
+    mp = multiprocessing.get_context("fork")
+    out = mp.Queue(4)
+    proc = mp.Process(
+        target=_parse_into,
+        args=(out, path, index, ctx, skip_lines),
+        name="replay-parse",
+        daemon=True,
+    )
+    proc.start()
+    try:
+        while True:
+            try:
+                item, done = out.get(timeout=1.0)
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                raise ReplayError(
+                    f"{path}: the parsing process ended unexpectedly (exit code {proc.exitcode})"
+                ) from None
+            bytes_read[index] = done
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                return
+            yield item
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()
+        out.close()
 
 
 _RECORDS = (PositionRecord, VesselStaticRecord, ContainerEvent, InventorySnapshot)
+TOPIC_OF_KIND: dict[Kind, str] = {
+    Kind.POSITION: "positions",
+    Kind.VESSEL_STATIC: "vessels",
+    Kind.CONTAINER_EVENT: "containers",
+    Kind.INVENTORY: "inventory",
+}
 
 
-async def _merged(streams: list[Iterator[Item]]) -> AsyncIterator[Item]:
-    """Items of all files in event-time order (ties: file order, then line)."""
-    merged = heapq.merge(*streams, key=lambda it: (it.ts_ms, it.file_index, it.line))
-    for n, item in enumerate(merged):
-        yield item
-        if n % 4096 == 0:
-            await asyncio.sleep(0)  # let the producer's network tasks run
+def _merged_runs(streams: list[Iterator[Segment]]) -> Iterator[tuple[Segment, int, int]]:
+    """Items of all files in event-time order (ties: file order, then line), as runs
+    ``(segment, a, b)`` of consecutive items of one segment.
 
-
-async def _dispatch(item: Item, path: Path, options: ReplayOptions, stats: ReplayStats,
-                    sender: BatchSender, topics: dict[str, str],
-                    last_static: dict[int, str]) -> None:
-    out = item.outcome
-    result = out.result
-    if isinstance(result, Rejection):
-        stats.rejected[result.reason.value] += 1
-        await sender.send(
-            topics["deadletter"], f"{path.name}:{item.line}".encode(), out.raw, None,
-            headers=[
-                ("source_topic", f"file:{path.name}".encode()),
-                ("source_partition", b"-1"),
-                ("source_offset", str(item.line).encode()),
-                ("error_class", result.reason.value.encode()),
-                ("error_message", result.message.encode()),
-            ],
-        )
-        return
-    if isinstance(result, Ignored):
-        stats.ignored[result.kind] += 1
-        return
-    if not isinstance(result, _RECORDS):
-        return
-    if (options.start_ms is not None and result.ts_ms < options.start_ms) or (
-        options.end_ms is not None and result.ts_ms >= options.end_ms
-    ):
-        stats.outside += 1
-        return
-    records: list[Record] = [result]
-    if isinstance(result, PositionRecord) and result.static is not None:
-        records.append(result.static)
-    for rec, wire in zip(records, encode(records), strict=True):
-        if isinstance(rec, VesselStaticRecord):
-            # decoded rows repeat the static data on every row: send it when it changes
-            # the payload without version, kind and timestamp
-            body = hashlib.blake2b(wire[2 + 8:], digest_size=8).hexdigest()
-            if last_static.get(rec.mmsi) == body:
+    Exactly the order of ``heapq.merge`` over the files' items with the key
+    ``(ts, file_index, line)``: the head with the smallest key goes first, and a run
+    goes on while its next item still sorts before every other file's head.
+    """
+    heads: dict[int, tuple[Segment, int, Iterator[Segment]]] = {}
+    for it in streams:
+        seg = next(it, None)
+        if seg is not None:
+            heads[seg.file_index] = (seg, 0, it)
+    while heads:
+        if len(heads) == 1:
+            ((seg, pos, it),) = heads.values()
+            yield seg, pos, len(seg)
+            for seg in it:
+                yield seg, 0, len(seg)
+            return
+        j = min(heads, key=lambda f: (int(heads[f][0].ts[heads[f][1]]), f))
+        seg, pos, it = heads[j]
+        other_ts, other_f = min((int(heads[f][0].ts[heads[f][1]]), f) for f in heads if f != j)
+        t = seg.ts[pos:]
+        later = (t > other_ts) | ((t == other_ts) & (j > other_f))
+        n = int(np.argmax(later)) if later.any() else len(t)
+        yield seg, pos, pos + n
+        pos += n
+        if pos >= len(seg):
+            nxt = next(it, None)
+            if nxt is None:
+                del heads[j]
                 continue
-            last_static[rec.mmsi] = body
-        topic = topics[TOPIC_OF[type(rec)]]
-        await sender.send(topic, key_of(rec), wire, rec.ts_ms)
-        stats.sent[topic] += 1
-    ts = result.ts_ms
-    stats.first_ts_ms = ts if stats.first_ts_ms is None else min(stats.first_ts_ms, ts)
-    stats.last_ts_ms = ts if stats.last_ts_ms is None else max(stats.last_ts_ms, ts)
+            seg, pos = nxt, 0
+        heads[j] = (seg, pos, it)
+
+
+class _Dispatch:
+    """Sends items: records to their topics, rejections to the dead-letter topic."""
+
+    def __init__(
+        self,
+        files: list[Path],
+        options: ReplayOptions,
+        stats: ReplayStats,
+        sender: BatchSender,
+        topics: dict[str, str],
+        last_static: dict[int, str],
+    ):
+        self.files = files
+        self.options = options
+        self.stats = stats
+        self.sender = sender
+        self.topics = topics
+        self.last_static = last_static
+        self.pace_origin: tuple[float, int] | None = None
+        self.statics = StaticMemory(last_static)
+
+    async def paced(self, seg: Segment, a: int, b: int) -> None:
+        """Items ``a..b`` at ``speed`` times real time: sleep before a record that is early."""
+        speed = self.options.speed
+        assert speed is not None
+        while a < b:
+            rec = seg.is_record[a:b]
+            if self.pace_origin is None:
+                first = np.flatnonzero(rec)
+                if not len(first):
+                    break
+                self.pace_origin = (time.monotonic(), int(seg.ts[a + first[0]]))
+            wall0, ts0 = self.pace_origin
+            due = wall0 + (seg.ts[a:b] - ts0) / 1000 / speed
+            early = np.flatnonzero(rec & (due > time.monotonic()))
+            if not len(early):
+                break
+            j = a + int(early[0])
+            await self.items(seg, a, j)
+            delay = float(due[early[0]]) - time.monotonic()
+            if delay > 0:
+                await self.sender.flush()  # nothing waits in a buffer while we sleep
+                await asyncio.sleep(delay)
+            await self.items(seg, j, j + 1)
+            a = j + 1
+        await self.items(seg, a, b)
+
+    async def items(self, seg: Segment, a: int, b: int) -> None:
+        """Items ``a..b`` of a segment, in order.
+
+        Order matters within a topic partition, so the vectorized rows are cut only at
+        the per-line parser's records (which go to the same topics); its rejections go
+        to the dead-letter topic and are sent apart, in their own order.
+        """
+        if a >= b:
+            return
+        row = seg.row[a:b]
+        fast = row >= 0
+        if not fast.any():
+            await self._outcomes(seg, a, b)
+            return
+        cuts = [0]
+        slow_records = np.flatnonzero(~fast & seg.is_record[a:b])
+        for k in slow_records.tolist():
+            cuts += [k, k + 1]
+        cuts.append(b - a)
+        for lo, hi in itertools.pairwise(cuts):
+            if lo >= hi:
+                continue
+            rows = row[lo:hi][fast[lo:hi]]
+            if len(rows):
+                await self._rows(seg, int(rows[0]), int(rows[-1]) + 1)
+            if not fast[lo:hi].all():
+                await self._outcomes(seg, a + lo, a + hi)
+
+    def _in_range(self, ts: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        keep = np.ones(len(ts), dtype=bool)
+        if self.options.start_ms is not None:
+            keep &= ts >= self.options.start_ms
+        if self.options.end_ms is not None:
+            keep &= ts < self.options.end_ms
+        return keep
+
+    async def _rows(self, seg: Segment, r0: int, r1: int) -> None:
+        """Rows ``r0..r1`` of the vectorized path's arrays, in order."""
+        stats = self.stats
+        kinds = list(seg.arrays)
+        main = seg.arrays[kinds[0]][r0:r1]
+        ts = main["ts_ms"].astype(np.int64)
+        keep = self._in_range(ts)
+        if not keep.all():
+            stats.outside += int((~keep).sum())
+            main, ts = main[keep], ts[keep]
+        if not len(main):
+            return
+        ts_list = ts.tolist()
+        topic = self.topics[TOPIC_OF_KIND[kinds[0]]]
+        await self.sender.send_many(
+            topic, keys_of_array(main, kinds[0]), encode_array(main, kinds[0]), ts_list
+        )
+        stats.sent[topic] += len(main)
+        if Kind.VESSEL_STATIC in seg.arrays:
+            static = seg.arrays[Kind.VESSEL_STATIC][r0:r1][keep]
+            wires = encode_array(static, Kind.VESSEL_STATIC)
+            changed = self.statics.changes(static["mmsi"], wires)
+            idx = np.flatnonzero(changed).tolist()
+            if idx:
+                vessels = self.topics["vessels"]
+                await self.sender.send_many(
+                    vessels,
+                    keys_of_array(static[changed], Kind.VESSEL_STATIC),
+                    [wires[i] for i in idx],
+                    [ts_list[i] for i in idx],
+                )
+                stats.sent[vessels] += len(idx)
+        lo, hi = int(ts.min()), int(ts.max())
+        stats.first_ts_ms = lo if stats.first_ts_ms is None else min(stats.first_ts_ms, lo)
+        stats.last_ts_ms = hi if stats.last_ts_ms is None else max(stats.last_ts_ms, hi)
+
+    async def _outcomes(self, seg: Segment, a: int, b: int) -> None:
+        """Items ``a..b`` from the per-line parser, one by one (records encoded together)."""
+        todo = [
+            (int(line), out)
+            for line, out in zip(seg.lines[a:b].tolist(), seg.outcomes[a:b], strict=True)
+            if out is not None
+        ]
+        records: list[Record] = []
+        for _line, out in todo:
+            r = out.result
+            if isinstance(r, _RECORDS) and not self._outside(r.ts_ms):
+                records.append(r)
+                if isinstance(r, PositionRecord) and r.static is not None:
+                    records.append(r.static)
+        wires = iter(encode(records))
+        for line, out in todo:
+            await self._outcome(seg, line, out, wires)
+
+    def _outside(self, ts: int) -> bool:
+        o = self.options
+        return (o.start_ms is not None and ts < o.start_ms) or (
+            o.end_ms is not None and ts >= o.end_ms
+        )
+
+    async def _outcome(self, seg: Segment, line: int, out: Outcome, wires: Iterator[bytes]) -> None:
+        stats, sender = self.stats, self.sender
+        path = self.files[seg.file_index]
+        result = out.result
+        if isinstance(result, Rejection):
+            stats.rejected[result.reason.value] += 1
+            await sender.send(
+                self.topics["deadletter"],
+                f"{path.name}:{line}".encode(),
+                out.raw,
+                None,
+                headers=[
+                    ("source_topic", f"file:{path.name}".encode()),
+                    ("source_partition", b"-1"),
+                    ("source_offset", str(line).encode()),
+                    ("error_class", result.reason.value.encode()),
+                    ("error_message", result.message.encode()),
+                ],
+            )
+            return
+        if isinstance(result, Ignored):
+            stats.ignored[result.kind] += 1
+            return
+        if not isinstance(result, _RECORDS):
+            return
+        if self._outside(result.ts_ms):
+            stats.outside += 1
+            return
+        records: list[Record] = [result]
+        if isinstance(result, PositionRecord) and result.static is not None:
+            records.append(result.static)
+        for rec in records:
+            wire = next(wires)
+            # decoded rows repeat the static data on every row: send it when it changes
+            if isinstance(rec, VesselStaticRecord) and not self.statics.sent_one(rec.mmsi, wire):
+                continue
+            topic = self.topics[TOPIC_OF[type(rec)]]
+            await sender.send(topic, key_of(rec), wire, rec.ts_ms)
+            stats.sent[topic] += 1
+        ts = result.ts_ms
+        stats.first_ts_ms = ts if stats.first_ts_ms is None else min(stats.first_ts_ms, ts)
+        stats.last_ts_ms = ts if stats.last_ts_ms is None else max(stats.last_ts_ms, ts)
+
+
+_STATIC_BODY = 2 + 8  # version, kind and timestamp are not part of what "changed" means
+
+
+def _digest(wire: bytes) -> str:
+    return hashlib.blake2b(wire[_STATIC_BODY:], digest_size=8).hexdigest()
+
+
+class StaticMemory:
+    """The static record last sent per vessel, to send a vessel's static data only when it
+    changes: digests (what ``--resume`` saves) and, for the vessels seen in this run, the
+    bytes behind them, so that an unchanged record needs no digest."""
+
+    BODY = WIRE_SIZES[Kind.VESSEL_STATIC] - _STATIC_BODY
+
+    def __init__(self, digests: dict[int, str]):
+        self.digests = digests
+        self.slot: dict[int, int] = {}
+        self.bodies = np.zeros(0, dtype=f"S{self.BODY}")
+        self.known = np.zeros(0, dtype=bool)
+
+    def _slots(self, keys: list[int]) -> npt.NDArray[np.intp]:
+        slot = self.slot
+        for k in keys:
+            if k not in slot:
+                slot[k] = len(slot)
+        if len(slot) > len(self.bodies):
+            grow = max(len(slot), 2 * len(self.bodies), 1024) - len(self.bodies)
+            self.bodies = np.concatenate([self.bodies, np.zeros(grow, dtype=self.bodies.dtype)])
+            self.known = np.concatenate([self.known, np.zeros(grow, dtype=bool)])
+        return np.array([slot[k] for k in keys], dtype=np.intp)
+
+    def sent_one(self, mmsi: int, wire: bytes) -> bool:
+        """Whether to send this static record (one by one); remembers it if so."""
+        body = _digest(wire)
+        if self.digests.get(mmsi) == body:
+            return False
+        self.digests[mmsi] = body
+        s = self._slots([mmsi])[0]
+        self.bodies[s], self.known[s] = wire[_STATIC_BODY:], True
+        return True
+
+    def changes(self, mmsi: npt.NDArray[Any], wires: list[bytes]) -> npt.NDArray[np.bool_]:
+        """Which static records (in order) to send: exactly those :meth:`sent_one` would
+        send, called on each in turn."""
+        n = len(wires)
+        if not n:
+            return np.zeros(0, dtype=bool)
+        size = len(wires[0])
+        body = np.frombuffer(b"".join(wires), dtype=np.uint8).reshape(n, size)[:, _STATIC_BODY:]
+        body_s = np.ascontiguousarray(body).view(f"S{size - _STATIC_BODY}").reshape(n)
+        order = np.argsort(mmsi, kind="stable")
+        m = mmsi[order]
+        b = body_s[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = m[1:] != m[:-1]
+        changed = np.ones(n, dtype=bool)
+        # same bytes as the previous record of the same vessel (equal lengths: exact compare)
+        changed[1:] = first[1:] | (b[1:] != b[:-1])
+        starts = np.flatnonzero(first)
+        ends = np.append(starts[1:], n) - 1
+        keys = m[starts].tolist()
+        slots = self._slots(keys)
+        known = self.known[slots]
+        same = known & (self.bodies[slots] == b[starts])
+        for i in np.flatnonzero(~known).tolist():  # first record of a vessel in this run
+            if self.digests.get(keys[i]) == _digest(wires[int(order[starts[i]])]):
+                same[i] = True
+        changed[starts] = ~same
+        tail = b[ends]
+        for i in np.flatnonzero(~known | (self.bodies[slots] != tail)).tolist():
+            self.digests[keys[i]] = _digest(wires[int(order[ends[i]])])
+        self.bodies[slots] = tail
+        self.known[slots] = True
+        out = np.empty(n, dtype=bool)
+        out[order] = changed
+        return out

@@ -4,11 +4,13 @@ Pure functions only: no Kafka client, no network. Producers and
 ``berthwatch replay`` call :class:`FeedParser` (or :func:`validate_line`) per
 source line, send records encoded by :func:`encode` to the canonical topics and
 rejections to the dead-letter topic; workers call :func:`decode_batch`.
-See docs/FEEDS.md.
+For CSV feeds in bulk, :class:`ChunkParser` parses blocks of lines with numpy and
+gives exactly the per-line outcomes. See docs/FEEDS.md.
 """
 
 from streams.feeds.ais_csv import MARINECADASTRE_COLUMNS, parse_marinecadastre
 from streams.feeds.ais_nmea import AisNmeaParser
+from streams.feeds.chunks import Chunk, ChunkParser
 from streams.feeds.codec import (
     CODEC_VERSION,
     CONTAINER_EVENT_DTYPE,
@@ -60,6 +62,8 @@ __all__ = [
     "AisClass",
     "AisNmeaParser",
     "BatchValidation",
+    "Chunk",
+    "ChunkParser",
     "ContainerEvent",
     "ContainerEventType",
     "DecodedBatch",

@@ -195,6 +195,16 @@ class FeedParser:
             ]
         return [Outcome(ref, raw, parse_tabular_line(raw, self.ctx, self._layout))]
 
+    @property
+    def layout(self) -> CsvLayout | None:
+        """The CSV header layout once known (None before the header line, or for NMEA)."""
+        return self._layout if self._nmea is None else None
+
+    @property
+    def header_missing(self) -> tuple[str, ...]:
+        """Required columns the CSV header lacks (every line is then rejected)."""
+        return self._header_missing
+
     def flush(self) -> list[Outcome]:
         """Final outcomes for anything buffered (incomplete AIS multiparts)."""
         return self._nmea.flush() if self._nmea is not None else []
