@@ -962,6 +962,7 @@ def _clean(obj: Any) -> Any:
 def write_json(result: BacktestResult, path: Path) -> None:
     doc = result.summary()
     doc["alerts"] = [a.as_dict() for a in result.output.alerts]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_clean(doc), indent=1) + "\n", encoding="utf-8")
 
 
@@ -1216,6 +1217,7 @@ def write_html(result: BacktestResult, path: Path, plots: int = 24) -> None:
         f"<h2>Run</h2><pre>{e(json.dumps(s['timings_seconds']))}\n"
         f"{e(json.dumps(s['feed_method']))}</pre></body></html>"
     )
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
