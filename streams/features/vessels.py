@@ -15,8 +15,9 @@ Rules (all thresholds in :class:`VesselConfig`):
 * With ``cargo_only``, a position whose ``ship_type`` is known (not 0) and not
   in 70-79 (cargo) is excluded; an unknown type still counts, because most
   position reports do not carry the type.
-* A position is a *waiting candidate* when it is in an anchorage or an active
-  waiting area at a speed over ground below ``slow_knots``, or reports
+* A position is a *waiting candidate* when it is in an anchorage at a speed over
+  ground below ``slow_knots``, or in an active waiting area below
+  ``loiter_knots`` (ships drift or steam slowly there rather than anchor), or reports
   navigational status 1 (at anchor) anywhere inside the region's area but not
   at a berth. A vessel is *waiting* once its consecutive candidate positions
   span at least ``min_dwell_s`` (a silence longer than ``max_gap_s`` breaks the
@@ -94,10 +95,13 @@ class VesselConfig:
 
     window: WindowConfig = field(default_factory=WindowConfig)
     slow_knots: float = 1.5
-    """Speed over ground below which a vessel in an anchorage or waiting area may be waiting."""
+    """Speed over ground below which a vessel in an anchorage may be waiting."""
+    loiter_knots: float = 3.0
+    """Speed over ground below which a vessel in a waiting area (drifting or loitering
+    offshore, where ships steam slowly rather than anchor) may be waiting."""
     min_dwell_s: int = 1800
     """Time a vessel must stay a waiting candidate before it counts as waiting."""
-    max_gap_s: int = 3 * 3600
+    max_gap_s: int = 6 * 3600
     """A silence longer than this breaks a waiting run and stops a vessel counting."""
     cargo_only: bool = False
     """Exclude positions whose known ship type is not cargo (70-79); unknown types count."""
@@ -279,7 +283,7 @@ class VesselFeatures:
         kind_r = np.where(zone_r >= 0, f.zone_kind[np.maximum(zone_r, 0)], 0)
         region_r = r["region"].astype(np.int64)
         sog_r = r["sog"]
-        slow_r = sog_r < cfg.slow_knots
+        slow_r = sog_r < np.where(kind_r == KIND_WAITING, cfg.loiter_knots, cfg.slow_knots)
         anchored_r = (r["nav"] == 1) & (region_r >= 0) & (kind_r != KIND_BERTH)
         cand_r = (((kind_r == KIND_ANCHORAGE) | (kind_r == KIND_WAITING)) & slow_r) | anchored_r
         wport_r = np.where(kind_r == KIND_ANCHORAGE, f.zone_port[np.maximum(zone_r, 0)], -1)

@@ -149,10 +149,13 @@ def test_silent_waiting_vessel_stops_counting_after_max_gap() -> None:
     pts, _ = run(rows)
     waiting = series(pts, "vessels_waiting|USLGB")
     last_report = T0 + H - 3 * MIN
+    gap = VesselConfig().max_gap_s * 1000
+    assert 10 * H > last_report - T0 + gap  # the clock runs past the cut-off
     for end_s, v in waiting.items():
         e = end_s * 1000
-        assert v == (1.0 if T0 < e <= last_report + 3 * H else 0.0), end_s
-    assert sum(waiting.values()) == 3  # ends T0+1h..3h; at 4h the last report is 3h03 old
+        assert v == (1.0 if T0 < e <= last_report + gap else 0.0), end_s
+    # interval ends T0+1h .. T0+gap count; one hour later the last report is too old
+    assert sum(waiting.values()) == gap // H
 
 
 def test_wait_in_the_offshore_queue_runs_through_the_passage_to_the_berth() -> None:
@@ -173,3 +176,14 @@ def test_wait_in_the_offshore_queue_runs_through_the_passage_to_the_berth() -> N
     assert series(pts, "wait_p50|USLGB")[end] == pytest.approx((t_berth - t0) / H)
     assert series(pts, "vessels_waiting|san-pedro-bay")[(t0 + 10 * H) // 1000] == 1.0
     assert sum(series(pts, "vessels_waiting|USLGB").values()) == 0  # offshore: region only
+
+
+def test_ship_loitering_offshore_at_two_knots_is_waiting() -> None:
+    # Ships in the offshore queue steam slowly on a loiter track rather than anchor.
+    t0 = 1_637_107_200_000  # 2021-11-17 00:00 UTC, the offshore queue is in force
+    rows = track(366_100_021, [(OFFSHORE, 2.0, 0, t0, t0 + 6 * H)])
+    rows += track(366_100_022, [(OFFSHORE, 8.0, 0, t0, t0 + 6 * H)])  # passing through
+    pts, _ = run(rows)
+    waiting = series(pts, "vessels_waiting|san-pedro-bay")
+    assert waiting[(t0 + 3 * H) // 1000] == 1.0
+    assert max(waiting.values()) == 1.0
