@@ -174,9 +174,13 @@ class _When(click.ParamType):
 @click.option("--resume", is_flag=True, help="Continue a replay of these files where it stopped.")
 @click.option("--default-time", type=_When(),
               help="Receive time for bare NMEA sentences that carry none (else dead-lettered).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG of records per day of event time and rejections by reason "
+                   "(default: replay/last.png in the stack folder).")
 @click.pass_context
 def replay(ctx: click.Context, paths: tuple[Path, ...], speed: float | None, as_fast: bool,
-           start: int | None, end: int | None, resume: bool, default_time: int | None) -> None:
+           start: int | None, end: int | None, resume: bool, default_time: int | None,
+           plot_path: Path | None) -> None:
     """Replay feed files (AIS NMEA, MarineCadastre CSV, container or inventory CSV/JSON
     lines; plain or gzip) into Kafka in event time, dead-lettering bad lines."""
     from streams import replay as replay_mod
@@ -213,6 +217,8 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], speed: float | None, as_
         bar.update(task, completed=total)
     for line in stats.summary():
         click.echo(line)
+    plotted = stats.plot(plot_path or s.stack_dir / "replay" / "last.png")
+    click.echo(f"plot: {plotted}")
 
 
 # --- worker ------------------------------------------------------------------

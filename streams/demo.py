@@ -113,6 +113,7 @@ def run_demo(settings: Settings, console: Console) -> None:
     stats: ReplayStats = asyncio.run(replay(settings, files, options, progress))
     for line in stats.summary():
         say("  " + line)
+    say(f"  plot: {stats.plot(settings.stack_dir / 'replay' / 'demo.png')}")
 
     positions = stats.sent.get(settings.topic("positions"), 0)
     say(f"waiting for worker-1 to read {positions:,} positions")

@@ -287,10 +287,47 @@ class ReplayStats:
     first_ts_ms: int | None = None
     last_ts_ms: int | None = None
     wall_seconds: float = 0.0
+    daily: Counter[tuple[str, int]] = field(default_factory=Counter)
+    """Records sent per (topic, day of event time since the epoch), for the plot."""
 
     @property
     def records(self) -> int:
         return sum(self.sent.values())
+
+    def count_days(self, topic: str, ts_ms: Any) -> None:
+        days, counts = np.unique(np.asarray(ts_ms, dtype=np.int64) // 86_400_000,
+                                 return_counts=True)
+        for day, n in zip(days.tolist(), counts.tolist(), strict=True):
+            self.daily[(topic, day)] += n
+
+    def plot(self, path: Path) -> Path:
+        """A PNG of what was sent per day of event time, and what was rejected and why."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), height_ratios=(3, 2))
+        for topic in sorted({t for t, _ in self.daily}):
+            days = sorted(d for t, d in self.daily if t == topic)
+            top.plot([datetime.fromtimestamp(d * 86_400, UTC) for d in days],
+                     [self.daily[(topic, d)] for d in days], label=topic, lw=1)
+        top.set_yscale("log")
+        top.set_ylabel("records per day")
+        top.set_title(f"replay: {self.records:,} records sent, by event time")
+        top.legend(fontsize=8)
+        reasons = self.rejected.most_common()
+        if reasons:
+            bottom.barh([r for r, _ in reasons], [n for _, n in reasons], color="tab:red")
+            bottom.set_xlabel("lines dead-lettered, by reason")
+        else:
+            bottom.text(0.5, 0.5, "no line rejected", ha="center", va="center")
+            bottom.set_axis_off()
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        return path
 
     def summary(self) -> list[str]:
         lines = [
@@ -837,6 +874,7 @@ class _Dispatch:
             topic, keys_of_array(main, kinds[0]), encode_array(main, kinds[0]), ts_list
         )
         stats.sent[topic] += len(main)
+        stats.count_days(topic, ts)
         if Kind.VESSEL_STATIC in seg.arrays:
             static = seg.arrays[Kind.VESSEL_STATIC][r0:r1][keep]
             wires = encode_array(static, Kind.VESSEL_STATIC)
@@ -851,6 +889,7 @@ class _Dispatch:
                     [ts_list[i] for i in idx],
                 )
                 stats.sent[vessels] += len(idx)
+                stats.count_days(vessels, ts[changed])
         lo, hi = int(ts.min()), int(ts.max())
         stats.first_ts_ms = lo if stats.first_ts_ms is None else min(stats.first_ts_ms, lo)
         stats.last_ts_ms = hi if stats.last_ts_ms is None else max(stats.last_ts_ms, hi)
@@ -918,6 +957,7 @@ class _Dispatch:
             topic = self.topics[TOPIC_OF[type(rec)]]
             await sender.send(topic, key_of(rec), wire, rec.ts_ms)
             stats.sent[topic] += 1
+            stats.daily[(topic, rec.ts_ms // 86_400_000)] += 1
         ts = result.ts_ms
         stats.first_ts_ms = ts if stats.first_ts_ms is None else min(stats.first_ts_ms, ts)
         stats.last_ts_ms = ts if stats.last_ts_ms is None else max(stats.last_ts_ms, ts)

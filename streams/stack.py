@@ -287,6 +287,15 @@ class Kafka(Service):
         for name in ("log4j.properties", "log4j2.properties"):  # Kafka 3.x / 4.x logging
             text = (DEPLOY / "local" / "kafka" / name).read_text()
             (self.dir / name).write_text(text.replace("{log_dir}", str(self.dir)))
+        marker = self.dir / "formatted-by"
+        if (self.data_dir / "meta.properties").is_file() and marker.is_file():
+            formatted_by = marker.read_text().strip()
+            if formatted_by != self.s.kafka_version:
+                raise StackError(
+                    f"kafka: {self.data_dir} was formatted by Kafka {formatted_by}, not "
+                    f"{self.s.kafka_version}; set BERTHWATCH_KAFKA_VERSION={formatted_by} or "
+                    f"delete {self.dir} to start afresh"
+                )
         if not (self.data_dir / "meta.properties").is_file():
             cluster_id = _kafka_cluster_id()
             cmd = [*self._java(), "kafka.tools.StorageTool", "format",
@@ -297,6 +306,7 @@ class Kafka(Service):
                     f"kafka storage format failed in {self.data_dir}: "
                     f"{(result.stdout + result.stderr).strip().splitlines()[-1:]}"
                 )
+            marker.write_text(self.s.kafka_version)
 
     def _java(self, *jvm_options: str) -> list[str]:
         return [

@@ -76,6 +76,8 @@ def test_replay_speeds_leave_identical_topics(stack: Settings, shared_data: Path
     # event time is the Kafka timestamp, not wall time
     assert min(ts for *_, ts in a["containers"]) == 1452468600000  # 2016-01-10T23:30:00Z
     assert "sent" in out_fast.stdout and "rejected" in out_fast.stdout
+    png = Path(out_fast.stdout.split("plot: ", 1)[1].strip())
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # keys are entities and each entity lives in one partition
     partitions_of: dict[bytes, set[int]] = {}
     for part, key, _v, _ts in a["positions"]:

@@ -93,3 +93,15 @@ def test_prometheus_config_follows_settings(tmp_path: Path) -> None:
     assert config["global"]["scrape_interval"] == "2s"  # type: ignore[index]
     for pattern in config["rule_files"]:  # type: ignore[attr-defined]
         assert list(Path(pattern).parent.glob(Path(pattern).name)), pattern
+
+
+def test_storage_of_another_kafka_version_is_refused(tmp_path: Path) -> None:
+    s = Settings(stack_dir=tmp_path / "stack")
+    kafka = Kafka(s)
+    if not kafka.libs.is_dir():
+        kafka.fetch_jars()  # normally done by `make setup`
+    (kafka.data_dir).mkdir(parents=True)
+    (kafka.data_dir / "meta.properties").write_text("version=1\n")
+    (kafka.dir / "formatted-by").write_text("4.1.1")
+    with pytest.raises(StackError, match=r"formatted by Kafka 4\.1\.1, not 3\.9\.1"):
+        kafka.prepare()
