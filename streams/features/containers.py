@@ -49,6 +49,7 @@ from streams.features.windows import (
     EventClock,
     Partials,
     WindowConfig,
+    WindowedEngine,
     floor_to,
     late_applicable,
 )
@@ -97,8 +98,11 @@ _TERM = {"first_eff": (np.int64, INF)}
 _PENDING = {"ent": np.int64, "ts": np.int64, "event": np.int64, "term": np.int64}
 
 
-class ContainerFeatures:
+class ContainerFeatures(WindowedEngine):
     """Per-container state and per-terminal/port interval features."""
+
+    PENDING = _PENDING
+    QUANTILES = QUANTILES
 
     def __init__(self, config: ContainerConfig | None = None) -> None:
         self.config = config or ContainerConfig()
@@ -107,9 +111,7 @@ class ContainerFeatures:
         self.terminals = BytesRegistry()  # b"PORT|TERM"
         self.state = Columns(_STATE)
         self.tstate = Columns(_TERM)
-        self.pending: dict[str, npt.NDArray[Any]] = {
-            k: np.empty(0, dtype=dt) for k, dt in _PENDING.items()
-        }
+        self.pending = self._empty_pending()
         self.emitted = NONE
         self.stats: dict[str, int] = {
             "records": 0,
@@ -146,31 +148,6 @@ class ContainerFeatures:
         late_rows = {k: v[applied] for k, v in rows.items()}
         late_rows["eff"] = before[applied]
         return self._advance(late_rows)
-
-    def flush(self, until_ms: int | None = None) -> Partials:
-        """Close every interval up to ``until_ms`` (default: the one holding the newest record)."""
-        if until_ms is None:
-            if self.clock.max_ts == NONE:
-                return Partials(quantiles=dict(QUANTILES))
-            step = self.config.window.interval_ms
-            until_ms = int(floor_to(self.clock.max_ts, step)) + step
-        self.clock.force_close(until_ms)
-        empty: dict[str, npt.NDArray[Any]] = {k: np.empty(0, np.int64) for k in _PENDING}
-        empty["eff"] = np.empty(0, np.int64)
-        return self._advance(empty)
-
-    def _advance(self, late_rows: dict[str, npt.NDArray[Any]]) -> Partials:
-        closed = self.clock.closed
-        if closed == NONE:
-            return Partials(quantiles=dict(QUANTILES))
-        due = self.pending["ts"] < closed
-        rows = {k: np.concatenate([self.pending[k][due], late_rows[k]]) for k in _PENDING}
-        rows["eff"] = np.concatenate([self.pending["ts"][due], late_rows["eff"]])
-        rows["late"] = np.concatenate(
-            [np.zeros(int(due.sum()), dtype=bool), np.ones(len(late_rows["ts"]), dtype=bool)]
-        )
-        self.pending = {k: v[~due] for k, v in self.pending.items()}
-        return self._apply(rows, closed)
 
     def _apply(self, r: dict[str, npt.NDArray[Any]], c_new: int) -> Partials:
         step = self.config.window.interval_ms

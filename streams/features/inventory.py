@@ -48,6 +48,7 @@ from streams.features.windows import (
     EventClock,
     Partials,
     WindowConfig,
+    WindowedEngine,
     floor_to,
     late_applicable,
 )
@@ -94,8 +95,11 @@ _STATE = {
 _PENDING = {"ent": np.int64, "ts": np.int64, "on_hand": np.float64, "usage": np.float64}
 
 
-class InventoryFeatures:
+class InventoryFeatures(WindowedEngine):
     """Per-series state (struct of arrays) and per-series / per-site features."""
+
+    PENDING = _PENDING
+    QUANTILES = QUANTILES
 
     def __init__(self, config: InventoryConfig | None = None) -> None:
         self.config = config or InventoryConfig()
@@ -104,9 +108,7 @@ class InventoryFeatures:
         self.sites = BytesRegistry()
         self.site_of = np.empty(0, dtype=np.int64)
         self.state = Columns(_STATE)
-        self.pending: dict[str, npt.NDArray[Any]] = {
-            k: np.empty(0, dtype=dt) for k, dt in _PENDING.items()
-        }
+        self.pending = self._empty_pending()
         self.emitted = NONE
         self.stats: dict[str, int] = {"records": 0, "late": 0, "late_applied": 0}
 
@@ -147,32 +149,6 @@ class InventoryFeatures:
         late_rows = {k: v[applied] for k, v in rows.items()}
         late_rows["eff"] = before[applied]
         return self._advance(late_rows)
-
-    def flush(self, until_ms: int | None = None) -> Partials:
-        """Close every interval up to ``until_ms`` (default: the one holding the newest record)."""
-        if until_ms is None:
-            if self.clock.max_ts == NONE:
-                return Partials(quantiles=dict(QUANTILES))
-            step = self.config.window.interval_ms
-            until_ms = int(floor_to(self.clock.max_ts, step)) + step
-        self.clock.force_close(until_ms)
-        empty: dict[str, npt.NDArray[Any]] = {
-            k: np.empty(0, dtype=dt) for k, dt in _PENDING.items()
-        }
-        empty["eff"] = np.empty(0, np.int64)
-        return self._advance(empty)
-
-    def _advance(self, late_rows: dict[str, npt.NDArray[Any]]) -> Partials:
-        closed = self.clock.closed
-        if closed == NONE:
-            return Partials(quantiles=dict(QUANTILES))
-        due = self.pending["ts"] < closed
-        rows = {k: np.concatenate([self.pending[k][due], late_rows[k]]) for k in _PENDING}
-        rows["late"] = np.concatenate(
-            [np.zeros(int(due.sum()), dtype=bool), np.ones(len(late_rows["ts"]), dtype=bool)]
-        )
-        self.pending = {k: v[~due] for k, v in self.pending.items()}
-        return self._apply(rows, closed)
 
     def _apply(self, r: dict[str, npt.NDArray[Any]], c_new: int) -> Partials:
         cfg = self.config

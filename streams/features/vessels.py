@@ -47,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,7 @@ from streams.features.windows import (
     EventClock,
     Partials,
     WindowConfig,
+    WindowedEngine,
     floor_to,
     late_applicable,
 )
@@ -132,7 +134,7 @@ _PENDING = {
 }
 
 
-class VesselFeatures:
+class VesselFeatures(WindowedEngine):
     """Per-vessel state (struct of arrays) and per-port/region interval features.
 
     >>> from streams.geo import load_geography
@@ -141,6 +143,9 @@ class VesselFeatures:
     >>> eng.process(np.zeros(0, dtype=POSITION_DTYPE)).sums_key.size
     0
     """
+
+    PENDING = _PENDING
+    QUANTILES = MappingProxyType({"wait": (50, 90)})
 
     def __init__(self, geography: Geography | Geofence, config: VesselConfig | None = None) -> None:
         self.config = config or VesselConfig()
@@ -156,9 +161,7 @@ class VesselFeatures:
         self.clock = EventClock(self.config.window)
         self.registry = IntRegistry()
         self.state = Columns(_STATE)
-        self.pending: dict[str, npt.NDArray[Any]] = {
-            k: np.empty(0, dtype=dt) for k, dt in _PENDING.items()
-        }
+        self.pending = self._empty_pending()
         self.emitted = NONE
         self.stats: dict[str, int] = {
             "records": 0,
@@ -217,34 +220,6 @@ class VesselFeatures:
         late_rows = {k: v[late] for k, v in rows.items()}
         late_rows["eff"] = before[late]
         return self._advance(late_rows)
-
-    def flush(self, until_ms: int | None = None) -> Partials:
-        """Close every interval up to ``until_ms`` (default: the one holding the newest record)."""
-        if until_ms is None:
-            if self.clock.max_ts == NONE:
-                return Partials(quantiles={"wait": (50, 90)})
-            step = self.config.window.interval_ms
-            until_ms = int(floor_to(self.clock.max_ts, step)) + step
-        self.clock.force_close(until_ms)
-        empty = {k: np.empty(0, dtype=dt) for k, dt in _PENDING.items()}
-        empty["eff"] = np.empty(0, dtype=np.int64)
-        return self._advance(empty)
-
-    def _advance(self, late_rows: dict[str, npt.NDArray[Any]]) -> Partials:
-        closed = self.clock.closed
-        if closed == NONE:
-            return Partials(quantiles={"wait": (50, 90)})
-        due = self.pending["ts"] < closed
-        rows = {k: np.concatenate([self.pending[k][due], late_rows[k]]) for k in _PENDING}
-        rows["eff"] = np.concatenate([self.pending["ts"][due], late_rows["eff"]])
-        rows["late"] = np.concatenate(
-            [np.zeros(int(due.sum()), dtype=bool), np.ones(len(late_rows["ts"]), dtype=bool)]
-        )
-        if not due.all():
-            self.pending = {k: v[~due] for k, v in self.pending.items()}
-        else:
-            self.pending = {k: v[:0] for k, v in self.pending.items()}
-        return self._apply(rows, closed)
 
     # -- the pass --------------------------------------------------------------
 
@@ -347,7 +322,7 @@ class VesselFeatures:
         st["episode"][le] = episode[last]
         st["berth"][le] = berth[last]
         if not emit:
-            return Partials(quantiles={"wait": (50, 90)})
+            return self._no_partials()
         self.emitted = c_new
         # outputs
         n_p = self._np
@@ -405,7 +380,7 @@ class VesselFeatures:
     ) -> Partials:
         step = self.config.window.interval_ms
         if n_k <= 0:
-            return Partials(quantiles={"wait": (50, 90)})
+            return self._no_partials()
         sk, se, sv = dense_sums(self._sum_names, c_prev, step, sums)
         fam_names = np.array(self._fam_names, dtype=bytes)
         mk, me, mv = dense_sums(

@@ -32,8 +32,9 @@ into :class:`FeaturePoints`, exactly as one engine over all records would.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +45,7 @@ __all__ = [
     "FeaturePoints",
     "Partials",
     "WindowConfig",
+    "WindowedEngine",
     "concat_partials",
     "floor_to",
     "merge_partials",
@@ -121,6 +123,55 @@ class EventClock:
 
     def load(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
         self.max_ts, self.closed = (int(v) for v in arrays["clock"])
+
+
+class WindowedEngine:
+    """The clock discipline every feature engine shares: records that are not late wait in
+    ``pending`` until the watermark closes their interval; ``flush`` closes intervals at
+    the end of a stream. Subclasses set ``PENDING`` (buffered columns and their dtypes),
+    ``QUANTILES`` (percentile families of their partials), and implement ``_apply``.
+    """
+
+    PENDING: ClassVar[Mapping[str, Any]] = {}
+    QUANTILES: ClassVar[Mapping[str, tuple[int, ...]]] = {}
+    config: Any
+    clock: EventClock
+    pending: dict[str, npt.NDArray[Any]]
+
+    def _no_partials(self) -> Partials:
+        return Partials(quantiles=dict(self.QUANTILES))
+
+    def _empty_pending(self) -> dict[str, npt.NDArray[Any]]:
+        return {k: np.empty(0, dtype=dt) for k, dt in self.PENDING.items()}
+
+    def flush(self, until_ms: int | None = None) -> Partials:
+        """Close every interval up to ``until_ms`` (default: the one holding the newest record)."""
+        if until_ms is None:
+            if self.clock.max_ts == NONE:
+                return self._no_partials()
+            step = self.config.window.interval_ms
+            until_ms = int(floor_to(self.clock.max_ts, step)) + step
+        self.clock.force_close(until_ms)
+        empty = self._empty_pending()
+        empty["eff"] = np.empty(0, dtype=np.int64)
+        return self._advance(empty)
+
+    def _advance(self, late_rows: dict[str, npt.NDArray[Any]]) -> Partials:
+        """Apply the buffered records of the intervals now closed, with ``late_rows``."""
+        closed = self.clock.closed
+        if closed == NONE:
+            return self._no_partials()
+        due = self.pending["ts"] < closed
+        rows = {k: np.concatenate([self.pending[k][due], late_rows[k]]) for k in self.PENDING}
+        rows["eff"] = np.concatenate([self.pending["ts"][due], late_rows["eff"]])
+        rows["late"] = np.concatenate(
+            [np.zeros(int(due.sum()), dtype=bool), np.ones(len(late_rows["ts"]), dtype=bool)]
+        )
+        self.pending = {k: v[~due] for k, v in self.pending.items()}
+        return self._apply(rows, closed)
+
+    def _apply(self, r: dict[str, npt.NDArray[Any]], c_new: int) -> Partials:
+        raise NotImplementedError
 
 
 def late_applicable(
