@@ -208,3 +208,42 @@ def test_rendered_alertmanager_config_is_valid_and_follows_settings(tmp_path: Pa
     assert hook["webhook_configs"][0]["url"] == "http://127.0.0.1:17001/hook"
     assert config["route"]["group_wait"] == "2s"
     assert all(Path(t).is_absolute() for t in config["templates"])
+
+
+def test_promtool_checks_and_unit_tests_the_rules() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: run `make setup`"
+    rules = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
+    check = subprocess.run([promtool, "check", "rules", *map(str, rules)],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    tests = sorted((DEPLOY / "prometheus" / "tests").glob("*.yml"))
+    assert tests
+    result = subprocess.run([promtool, "test", "rules", *map(str, tests)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_summary_description_and_an_existing_runbook() -> None:
+    runbook = (PROJECT_ROOT / "docs" / "RUNBOOK.md").read_text()
+    anchors = set(re.findall(r"^## (\S+)$", runbook, re.M))
+    for path in (DEPLOY / "prometheus" / "rules").glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "alert" not in rule:
+                    continue
+                notes = rule["annotations"]
+                assert notes["summary"] and notes["description"], rule["alert"]
+                page, anchor = notes["runbook_url"].split("#")
+                assert page == "docs/RUNBOOK.md" and anchor in anchors, rule["alert"]
+                assert rule["labels"]["severity"] in ("warning", "critical")
+
+
+def test_every_metric_is_in_the_catalogue() -> None:
+    from streams.metrics import REGISTRY
+
+    catalogue = (PROJECT_ROOT / "docs" / "METRICS.md").read_text()
+    names = {m.name + ("_total" if m.type == "counter" else "") for m in REGISTRY.collect()}
+    assert names
+    for name in names:
+        assert f"`{name}`" in catalogue, name
