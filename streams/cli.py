@@ -27,6 +27,7 @@ from rich.table import Table
 
 from streams import stack as stack_mod
 from streams.commands.backtest import backtest
+from streams.commands.dashboards import dashboards
 from streams.commands.detect import detect
 from streams.commands.evaluate import evaluate
 from streams.commands.simulate import simulate
@@ -262,6 +263,7 @@ def demo(ctx: click.Context) -> None:
 
 # --- commands that live in their own modules ----------------------------------
 cli.add_command(backtest)
+cli.add_command(dashboards)
 cli.add_command(detect)
 cli.add_command(evaluate)
 cli.add_command(simulate)

@@ -7,7 +7,9 @@ as a whole (bad ones are returned for the dead-letter topic); a vessel counts
 as at anchor at a port while its latest report is inside one of the port's
 anchorage polygons with navigational status 1 ("at anchor") or a speed under
 half a knot, and is at most ``horizon`` seconds older, in event time, than the
-port's latest report. The feature and detector stages of the workers replace it.
+port's latest report. The alert fires at ``threshold`` ships and resolves only
+below 80% of it (hysteresis, so a count hovering at the threshold does not flap).
+The feature and detector stages of the workers replace it.
 
 >>> from streams.feeds.codec import encode
 >>> from streams.feeds.results import PositionRecord
@@ -132,7 +134,7 @@ class AnchorQueue:
             )
             self.firing[port] = alert
             return [alert]
-        if count < self.threshold and port in self.firing:
+        if count < 0.8 * self.threshold and port in self.firing:
             alert = self.firing.pop(port)
             return [Alert(**{**alert.__dict__, "ends_at": now})]
         return []
