@@ -247,3 +247,11 @@ def test_every_metric_is_in_the_catalogue() -> None:
     assert names
     for name in names:
         assert f"`{name}`" in catalogue, name
+
+
+def test_k8s_grafana_gets_every_generated_dashboard() -> None:
+    kust = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    gen = next(g for g in kust["configMapGenerator"] if g["name"] == "grafana-dashboards")
+    shipped = {Path(f).name for f in gen["files"]}
+    generated = {p.name for p in (PROJECT_ROOT / "dashboards" / "json").glob("*.json")}
+    assert generated and shipped == generated
