@@ -46,12 +46,10 @@ from streams.features._state import (
 )
 from streams.features.windows import (
     NONE,
-    EventClock,
     Partials,
     WindowConfig,
     WindowedEngine,
     floor_to,
-    late_applicable,
 )
 from streams.geo import Geography
 
@@ -106,13 +104,11 @@ class ContainerFeatures(WindowedEngine):
 
     def __init__(self, config: ContainerConfig | None = None) -> None:
         self.config = config or ContainerConfig()
-        self.clock = EventClock(self.config.window)
+        self._start_windows()
         self.boxes = BytesRegistry()
         self.terminals = BytesRegistry()  # b"PORT|TERM"
         self.state = Columns(_STATE)
         self.tstate = Columns(_TERM)
-        self.pending = self._empty_pending()
-        self.emitted = NONE
         self.stats: dict[str, int] = {
             "records": 0,
             "late": 0,
@@ -138,11 +134,7 @@ class ContainerFeatures(WindowedEngine):
         tkey = np.char.add(np.char.add(batch["port"], b"|"), batch["terminal"])
         term = self.terminals.rows(tkey)
         self.tstate.grow(len(self.terminals))
-        applied = late_applicable(ent, ts, late, self.state["arrived"])
-        if self.config.window.late_policy == "drop":
-            applied[:] = False
-        self.stats["late"] += int(late.sum())
-        self.stats["late_applied"] += int(applied.sum())
+        applied = self._late_applied(ent, ts, late, self.state["arrived"])
         rows = {"ent": ent, "ts": ts, "event": batch["event"].astype(np.int64), "term": term}
         self.pending = {k: np.concatenate([self.pending[k], rows[k][~late]]) for k in _PENDING}
         late_rows = {k: v[applied] for k, v in rows.items()}

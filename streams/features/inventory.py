@@ -45,12 +45,10 @@ from streams.features._state import (
 )
 from streams.features.windows import (
     NONE,
-    EventClock,
     Partials,
     WindowConfig,
     WindowedEngine,
     floor_to,
-    late_applicable,
 )
 
 __all__ = ["InventoryConfig", "InventoryFeatures", "days_of_supply"]
@@ -103,13 +101,11 @@ class InventoryFeatures(WindowedEngine):
 
     def __init__(self, config: InventoryConfig | None = None) -> None:
         self.config = config or InventoryConfig()
-        self.clock = EventClock(self.config.window)
+        self._start_windows()
         self.series = BytesRegistry()  # b"site|item"
         self.sites = BytesRegistry()
         self.site_of = np.empty(0, dtype=np.int64)
         self.state = Columns(_STATE)
-        self.pending = self._empty_pending()
-        self.emitted = NONE
         self.stats: dict[str, int] = {"records": 0, "late": 0, "late_applied": 0}
 
     def _rows(self, batch: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
@@ -134,11 +130,7 @@ class InventoryFeatures(WindowedEngine):
         late = ts < before
         ent = self._rows(batch)
         self.state.grow(len(self.series))
-        applied = late_applicable(ent, ts, late, self.state["arrived"])
-        if self.config.window.late_policy == "drop":
-            applied[:] = False
-        self.stats["late"] += int(late.sum())
-        self.stats["late_applied"] += int(applied.sum())
+        applied = self._late_applied(ent, ts, late, self.state["arrived"])
         rows = {
             "ent": ent,
             "ts": ts,

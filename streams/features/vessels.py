@@ -64,12 +64,10 @@ from streams.features._state import (
 from streams.features.geofence import KIND_ANCHORAGE, KIND_BERTH, KIND_WAITING, Geofence
 from streams.features.windows import (
     NONE,
-    EventClock,
     Partials,
     WindowConfig,
     WindowedEngine,
     floor_to,
-    late_applicable,
 )
 from streams.geo import Geography
 
@@ -158,11 +156,9 @@ class VesselFeatures(WindowedEngine):
             m + b"|" + t for m in (b"vessels_waiting", b"arrivals", b"departures") for t in names
         ]
         self._fam_names = [b"wait|" + t for t in names]
-        self.clock = EventClock(self.config.window)
+        self._start_windows()
         self.registry = IntRegistry()
         self.state = Columns(_STATE)
-        self.pending = self._empty_pending()
-        self.emitted = NONE
         self.stats: dict[str, int] = {
             "records": 0,
             "excluded_mmsi": 0,
@@ -196,11 +192,7 @@ class VesselFeatures(WindowedEngine):
         late = ts < before
         ent = self.registry.rows(batch["mmsi"])
         self.state.grow(len(self.registry))
-        applied = late_applicable(ent, ts, late, self.state["arrived"])
-        if self.config.window.late_policy == "drop":
-            applied[:] = False
-        self.stats["late"] += int(late.sum())
-        self.stats["late_applied"] += int(applied.sum())
+        applied = self._late_applied(ent, ts, late, self.state["arrived"])
         use = ~late | applied
         if not use.all():
             batch, ts, before, late, ent = batch[use], ts[use], before[use], late[use], ent[use]

@@ -137,6 +137,24 @@ class WindowedEngine:
     config: Any
     clock: EventClock
     pending: dict[str, npt.NDArray[Any]]
+    emitted: int
+    stats: dict[str, int]
+
+    def _start_windows(self) -> None:
+        """The clock, the empty buffer and nothing emitted yet (call from ``__init__``)."""
+        self.clock = EventClock(self.config.window)
+        self.pending = self._empty_pending()
+        self.emitted = NONE
+
+    def _late_applied(self, ent: npt.NDArray[np.int64], ts: I64, late: npt.NDArray[np.bool_],
+                      arrived: I64) -> npt.NDArray[np.bool_]:
+        """Which late records still update their entity under the late policy; counts both."""
+        applied = late_applicable(ent, ts, late, arrived)
+        if self.config.window.late_policy == "drop":
+            applied[:] = False
+        self.stats["late"] += int(late.sum())
+        self.stats["late_applied"] += int(applied.sum())
+        return applied
 
     def _no_partials(self) -> Partials:
         return Partials(quantiles=dict(self.QUANTILES))
