@@ -32,8 +32,7 @@ from streams.commands.detect import detect
 from streams.commands.evaluate import evaluate
 from streams.commands.simulate import simulate
 from streams.feeds.results import Rejection
-from streams.feeds.times import TimeWindow, parse_time
-from streams.geo import load_geography
+from streams.feeds.times import parse_time
 from streams.settings import CONFIG_ENV, ConfigError, Settings, load_settings
 from streams.topics import create_topics
 
@@ -42,7 +41,7 @@ console = Console(stderr=True, highlight=False)
 
 def settings_from(ctx: click.Context) -> Settings:
     """The settings for this invocation, loaded once per command."""
-    obj = ctx.ensure_object(dict)
+    obj = ctx.find_root().ensure_object(dict)
     if "settings" not in obj:
         try:
             obj["settings"] = load_settings(obj.get("config"))
@@ -189,12 +188,8 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], speed: float | None, as_
     if speed is not None and as_fast:
         raise click.BadParameter("give either --speed or --max", param_hint="--speed")
     s = settings_from(ctx)
-    options = replay_mod.ReplayOptions(
-        speed=speed, start_ms=start, end_ms=end, resume=resume,
-        known_ports=frozenset(load_geography(s.geography_file).ports),
-        window=TimeWindow(int(s.earliest_event_time.timestamp() * 1000),
-                          int((time.time() + s.future_tolerance_seconds) * 1000)),
-        max_bytes=s.max_record_bytes, fallback_time_ms=default_time,
+    options = replay_mod.options_from_settings(
+        s, speed=speed, start_ms=start, end_ms=end, resume=resume, fallback_time_ms=default_time
     )
     total = sum(p.stat().st_size for p in paths)
     columns = (

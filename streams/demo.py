@@ -28,9 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streams import stack
-from streams.feeds.times import TimeWindow
-from streams.geo import load_geography
-from streams.replay import ReplayOptions, ReplayStats, replay
+from streams.replay import ReplayStats, options_from_settings, replay
 from streams.settings import Settings
 from streams.simulator import ScenarioOptions, TrackOptions, simulate
 from streams.topics import create_topics
@@ -94,13 +92,7 @@ def run_demo(settings: Settings, console: Console) -> None:
     worker.wait_ready(settings.start_timeout * 2)
 
     say("replaying the bundled feed into Kafka (as fast as the broker takes it)")
-    geo = load_geography(settings.geography_file)
-    options = ReplayOptions(
-        known_ports=frozenset(geo.ports),
-        window=TimeWindow(int(settings.earliest_event_time.timestamp() * 1000),
-                          int((time.time() + settings.future_tolerance_seconds) * 1000)),
-        max_bytes=settings.max_record_bytes,
-    )
+    options = options_from_settings(settings)
     t0 = time.monotonic()
     last = [0.0]
 

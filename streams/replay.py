@@ -500,6 +500,20 @@ class ReplayOptions:
     stop_after: int | None = None  # stop after this many items (tests of resume)
 
 
+def options_from_settings(settings: Settings, **overrides: Any) -> ReplayOptions:
+    """Replay options with the settings' validation rules: known ports from the
+    geography, the accepted event-time window, the longest accepted line."""
+    from streams.geo import load_geography
+
+    return ReplayOptions(
+        known_ports=frozenset(load_geography(settings.geography_file).ports),
+        window=TimeWindow(int(settings.earliest_event_time.timestamp() * 1000),
+                          int((time.time() + settings.future_tolerance_seconds) * 1000)),
+        max_bytes=settings.max_record_bytes,
+        **overrides,
+    )
+
+
 ProgressFn = Callable[[int, int, int | None], None]  # bytes read, records sent, event time
 
 

@@ -20,7 +20,7 @@ import click
 import httpx
 import numpy as np
 
-from streams.settings import ConfigError, Settings, load_settings
+from streams.settings import Settings
 
 FOLDER = "berthwatch"
 TOKEN_ENV = "BERTHWATCH_GRAFANA_TOKEN"
@@ -52,14 +52,9 @@ def parse_duration(text: str) -> int:
 
 
 def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_root().ensure_object(dict)
-    if "settings" not in obj:
-        try:
-            obj["settings"] = load_settings(obj.get("config"))
-        except ConfigError as e:
-            raise click.ClickException(f"configuration: {e}") from None
-    settings: Settings = obj["settings"]
-    return settings
+    from streams.cli import settings_from  # the command line's loader, shared by every command
+
+    return settings_from(ctx)
 
 
 def _legend(template: str, labels: dict[str, str]) -> str:
