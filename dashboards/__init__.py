@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dashboards import pipeline_health, port_overview
+from dashboards import detector_drilldown, pipeline_health, port_overview
 from dashboards.common import DATASOURCE_UID
 
 __all__ = ["DASHBOARDS", "DATASOURCE_UID", "JSON_DIR", "expressions", "generate",
@@ -29,6 +29,7 @@ JSON_DIR = Path(__file__).with_name("json")
 
 DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
     port_overview.UID: port_overview.build,
+    detector_drilldown.UID: detector_drilldown.build,
     pipeline_health.UID: pipeline_health.build,
 }
 
@@ -59,7 +60,8 @@ def expressions(model: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield f"annotation {ann['name']!r}", ann["expr"]
 
 
-_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
+# A variable name starts with a letter or "_": label_replace's "$1" is not one.
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_]\w*)(?::\w+)?\}|([A-Za-z_]\w*))")
 
 
 def substitute(expr: str, values: dict[str, str]) -> str:
@@ -68,6 +70,8 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     >>> substitute('rate(x{port=~"$port"}[$__rate_interval])',
     ...            {"port": "USLAX", "__rate_interval": "1m"})
     'rate(x{port=~"USLAX"}[1m])'
+    >>> substitute('label_replace(x, "p", "$1", "s", "(.*)")', {})
+    'label_replace(x, "p", "$1", "s", "(.*)")'
     """
     def one(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(2)

@@ -1,4 +1,5 @@
-"""Pipeline health: what flows in, what is rejected, how fast batches go, alert delivery."""
+"""Pipeline health: what flows in, what is rejected or late, how far behind the workers are,
+how fast batches go, checkpoints and watermarks, and alert delivery."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from grafana_foundation_sdk.builders import dashboard as dash_b
 from grafana_foundation_sdk.models import dashboard as dash_m
 
 from dashboards.common import (
+    CHECKPOINT_AGE_LIMIT_S,
+    CONSUMER_LAG_LIMIT,
     DEAD_LETTER_RATIO_LIMIT,
+    DRILLDOWN_UID,
     alert_annotation,
+    dashboard_link,
     finish,
     label_variable,
     query,
@@ -19,13 +24,14 @@ from dashboards.common import (
 
 UID = "pipeline-health"
 TOPIC = 'topic=~"$topic"'
+STAGE = 'stage=~"$stage"'
 
 
-def _quantiles(metric: str) -> list[Any]:
+def _quantiles(metric: str, by: str = "topic", selector: str = TOPIC) -> list[Any]:
     return [
-        query(f"histogram_quantile({q}, sum by (le, topic) "
-              f"(rate({metric}_bucket{{{TOPIC}}}[$__rate_interval])))",
-              f"p{round(q * 100)} {{{{topic}}}}")
+        query(f"histogram_quantile({q}, sum by (le, {by}) "
+              f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
+              f"p{round(q * 100)} {{{{{by}}}}}")
         for q in (0.5, 0.99)
     ]
 
@@ -38,7 +44,10 @@ def build() -> dict[str, Any]:
                      "delivery to Alertmanager and worker scrapes.")
         .tags(["berthwatch", "pipeline"]).editable().timezone("utc").time("now-6h", "now")
         .refresh("30s").tooltip(dash_m.DashboardCursorSync.CROSSHAIR)
+        .link(dashboard_link("Port overview", "port-overview"))
+        .link(dashboard_link("Detector drill-down", DRILLDOWN_UID))
         .with_variable(label_variable("topic", "Topic", "berthwatch_records_in_total"))
+        .with_variable(label_variable("stage", "Stage", "berthwatch_watermark_seconds"))
         .with_panel(timeseries(
             "Records in", "Records read per second by topic, valid or not (5 min rate).",
             [query(f"berthwatch:records_in:rate5m{{{TOPIC}}}", "{{topic}}")],
@@ -54,6 +63,23 @@ def build() -> dict[str, Any]:
             [query(f"berthwatch:dead_letter_ratio:rate5m{{{TOPIC}}}", "{{topic}}")],
             unit="percentunit", width=12, limit=DEAD_LETTER_RATIO_LIMIT))
         .with_panel(timeseries(
+            "Late records", "Records per second that arrived after their interval was closed "
+            "(counted and handled by the late policy, docs/RECOVERY.md).",
+            [query(f"berthwatch:late_records:rate5m{{{TOPIC}}}", "{{topic}}")],
+            unit="short", width=12))
+        .with_panel(timeseries(
+            "Consumer lag", "Records not yet read, over every worker of the group; the dashed "
+            f"line is the {CONSUMER_LAG_LIMIT} records over which BerthwatchConsumerLagHigh "
+            "fires if the backlog stops shrinking.",
+            [query(f"berthwatch:consumer_lag:records{{{TOPIC}}}", "{{topic}}")],
+            unit="short", width=12, limit=CONSUMER_LAG_LIMIT))
+        .with_panel(timeseries(
+            "Assigned partitions", "Partitions each worker owns now, by topic: a rebalance "
+            "shows as a step.",
+            [query(f"sum by (instance, topic) (berthwatch_assigned_partitions{{{TOPIC}}})",
+                   "{{instance}} {{topic}}")],
+            unit="none", width=12))
+        .with_panel(timeseries(
             "Batch size", "Records per batch handed to the processing functions "
             "(median and 99th percentile).",
             _quantiles("berthwatch_batch_size_records"), unit="short", width=12))
@@ -62,12 +88,47 @@ def build() -> dict[str, Any]:
             "(median and 99th percentile).",
             _quantiles("berthwatch_batch_processing_seconds"), unit="s", width=12))
         .with_panel(timeseries(
+            "Processing latency", "Wall time from a batch's fetch to its outputs being "
+            "acknowledged, by stage (median and 99th percentile).",
+            _quantiles("berthwatch_processing_latency_seconds", "stage", STAGE),
+            unit="s", width=12))
+        .with_panel(timeseries(
+            "Checkpoint age", "Wall time since each worker's last checkpoint of a stage; "
+            "BerthwatchCheckpointTooOld fires over the dashed line while the worker reads.",
+            [query(f"max by (instance, stage) (berthwatch:checkpoint_age:seconds{{{STAGE}}})",
+                   "{{instance}} {{stage}}")],
+            unit="s", width=12, limit=CHECKPOINT_AGE_LIMIT_S))
+        .with_panel(timeseries(
+            "Checkpoint size", "Size of each worker's last checkpoint of a stage, all its "
+            "partitions.",
+            [query(f"max by (instance, stage) (berthwatch_checkpoint_bytes{{{STAGE}}})",
+                   "{{instance}} {{stage}}")],
+            unit="bytes", width=8))
+        .with_panel(timeseries(
+            "Checkpoints written", "Checkpoints written per minute, by stage.",
+            [query(f"sum by (stage) (rate(berthwatch_checkpoints_total{{{STAGE}}}"
+                   "[$__rate_interval])) * 60", "{{stage}}")],
+            unit="short", width=8))
+        .with_panel(timeseries(
+            "Watermark", "Event-time boundary each stage has closed: intervals before it "
+            "are final. It runs ahead of wall time's pace during a replay.",
+            [query(f"max by (stage) (berthwatch_watermark_seconds{{{STAGE}}}) * 1000",
+                   "{{stage}}")],
+            unit="dateTimeAsIso", width=8, min_value=None))
+        .with_panel(timeseries(
             "Alerts sent", "Alert transitions delivered to Alertmanager per second, by "
             "severity and state, and the alerts firing now.",
             [query("sum by (severity, state) "
                    "(rate(berthwatch_alerts_sent_total[$__rate_interval]))",
                    "sent {{severity}} {{state}}"),
              query("sum by (severity) (berthwatch_alerts_firing)", "firing {{severity}}")],
+            unit="short", width=12))
+        .with_panel(timeseries(
+            "Alert transitions published", "Alert transitions written to the alerts topic "
+            "per second, by detector and state.",
+            [query("sum by (detector, state) "
+                   "(rate(berthwatch_alerts_published_total[$__rate_interval]))",
+                   "{{detector}} {{state}}")],
             unit="short", width=12))
         .with_panel(timeseries(
             "Alertmanager errors", "Failed posts to Alertmanager per 5 minutes, per worker "

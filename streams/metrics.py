@@ -1,9 +1,11 @@
 """Every metric berthwatch exports, in one place.
 
 Names carry the ``berthwatch_`` prefix and base units; counters end in
-``_total``; labels come from bounded sets only (port, terminal, detector,
-topic, reason, severity), never a vessel or a container. The catalogue with
-meanings and runbook links is ``docs/METRICS.md``.
+``_total``; labels come from bounded sets only (port, terminal, site, detector,
+topic, reason, severity, stage), never a vessel or a container. Item series
+(``site|item``) appear only for the ``item_metrics_top`` most anomalous ones,
+so their cardinality is bounded by that setting. The catalogue with meanings,
+panels, alerts and runbook links is ``docs/METRICS.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+# --------------------------------------------------------------------------- pipeline health
+
 RECORDS_IN = Counter(
     "berthwatch_records_in_total",
     "Records read from a topic, valid or not.",
@@ -33,22 +37,58 @@ DEAD_LETTERS = Counter(
     ["topic", "reason"],
     registry=REGISTRY,
 )
-VESSELS_WAITING = Gauge(
-    "berthwatch_vessels_waiting",
-    "Vessels waiting (at anchor or loitering) for a berth at the port, at the latest event time.",
-    ["port"],
+LATE_RECORDS = Counter(
+    "berthwatch_late_records_total",
+    "Records that arrived after their interval was closed (counted, handled by the late policy).",
+    ["topic"],
     registry=REGISTRY,
 )
-EVENT_TIME = Gauge(
-    "berthwatch_event_time_seconds",
-    "Latest event time processed for the port, as a Unix timestamp.",
-    ["port"],
+CONSUMER_LAG = Gauge(
+    "berthwatch_consumer_lag_records",
+    "Records not yet read in the partitions this worker owns (end offset - position).",
+    ["topic"],
+    registry=REGISTRY,
+)
+ASSIGNED_PARTITIONS = Gauge(
+    "berthwatch_assigned_partitions",
+    "Partitions of the topic this worker owns now.",
+    ["topic"],
+    registry=REGISTRY,
+)
+WATERMARK = Gauge(
+    "berthwatch_watermark_seconds",
+    "Event-time boundary the stage has closed (Unix time): intervals before it are final.",
+    ["stage"],
+    registry=REGISTRY,
+)
+CHECKPOINT_TIME = Gauge(
+    "berthwatch_checkpoint_timestamp_seconds",
+    "Wall time of the stage's last checkpoint (Unix time); age = time() - this.",
+    ["stage"],
+    registry=REGISTRY,
+)
+CHECKPOINT_BYTES = Gauge(
+    "berthwatch_checkpoint_bytes",
+    "Size of the stage's last checkpoint, all its partitions.",
+    ["stage"],
+    registry=REGISTRY,
+)
+CHECKPOINTS = Counter(
+    "berthwatch_checkpoints_total",
+    "Checkpoints written (state and the input offsets it covers).",
+    ["stage"],
     registry=REGISTRY,
 )
 ALERTS_SENT = Counter(
     "berthwatch_alerts_sent_total",
     "Alert transitions delivered to Alertmanager, by severity and state.",
     ["severity", "state"],
+    registry=REGISTRY,
+)
+ALERTS_PUBLISHED = Counter(
+    "berthwatch_alerts_published_total",
+    "Alert transitions written to the alerts topic, by detector, severity and state.",
+    ["detector", "severity", "state"],
     registry=REGISTRY,
 )
 ALERTMANAGER_ERRORS = Counter(
@@ -73,5 +113,142 @@ PROCESSING_SECONDS = Histogram(
     "berthwatch_batch_processing_seconds",
     "Wall time to process one batch.",
     ["topic"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "berthwatch_processing_latency_seconds",
+    "Wall time from a batch's fetch to its outputs (partials, alerts) being acknowledged.",
+    ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+
+# --------------------------------------------------------------------------- the ports
+
+EVENT_TIME = Gauge(
+    "berthwatch_event_time_seconds",
+    "End of the latest closed interval for the port (Unix time): how far its feeds have got.",
+    ["port"],
+    registry=REGISTRY,
+)
+VESSELS_WAITING = Gauge(
+    "berthwatch_vessels_waiting",
+    "Vessels waiting (at anchor or loitering) for a berth at the port or region.",
+    ["port"],
+    registry=REGISTRY,
+)
+VESSEL_ARRIVALS = Gauge(
+    "berthwatch_vessel_arrivals",
+    "Ships reaching a berth in the latest interval.",
+    ["port"],
+    registry=REGISTRY,
+)
+VESSEL_DEPARTURES = Gauge(
+    "berthwatch_vessel_departures",
+    "Ships leaving a berth in the latest interval.",
+    ["port"],
+    registry=REGISTRY,
+)
+VESSEL_WAIT = Gauge(
+    "berthwatch_vessel_wait_seconds",
+    "Waiting time of the ships that reached a berth in the latest interval, by quantile.",
+    ["port", "quantile"],
+    registry=REGISTRY,
+)
+BOXES_ON_TERMINAL = Gauge(
+    "berthwatch_boxes_on_terminal",
+    "Containers discharged and not yet gone; terminal=\"all\" is the port.",
+    ["port", "terminal"],
+    registry=REGISTRY,
+)
+BOXES_PAST_LIMIT = Gauge(
+    "berthwatch_boxes_past_limit",
+    "Containers on terminal aged past the truck (9 d) or rail (3 d) dwell limit.",
+    ["port", "terminal", "limit"],
+    registry=REGISTRY,
+)
+CONTAINER_DWELL = Gauge(
+    "berthwatch_container_dwell_seconds",
+    "Dwell of the boxes that left in the latest interval, by mode (any, truck, rail) and "
+    "quantile.",
+    ["port", "terminal", "mode", "quantile"],
+    registry=REGISTRY,
+)
+DAYS_OF_SUPPLY = Gauge(
+    "berthwatch_days_of_supply",
+    "Days of supply over a site's items, by quantile (0.1, 0.5).",
+    ["site", "quantile"],
+    registry=REGISTRY,
+)
+ITEMS_BELOW_LIMIT = Gauge(
+    "berthwatch_items_below_supply_limit",
+    "Items of the site with fewer days of supply than the limit (5 d).",
+    ["site"],
+    registry=REGISTRY,
+)
+ITEM_DAYS_OF_SUPPLY = Gauge(
+    "berthwatch_item_days_of_supply",
+    "Days of supply of the most anomalous item series only (at most item_metrics_top).",
+    ["site", "item"],
+    registry=REGISTRY,
+)
+DISRUPTION_INDEX = Gauge(
+    "berthwatch_disruption_index",
+    "Composite disruption index of a port or region (0 = normal; alarm at 3).",
+    ["port"],
+    registry=REGISTRY,
+)
+SERIES_VALUE = Gauge(
+    "berthwatch_series_value",
+    "Latest value of a watched series (port, terminal, region or top item), in its unit.",
+    ["series"],
+    registry=REGISTRY,
+)
+DETECTOR_SCORE = Gauge(
+    "berthwatch_detector_score",
+    "Latest score of a detector on a series (0..1; warning at 0.8).",
+    ["detector", "series"],
+    registry=REGISTRY,
+)
+DETECTOR_EXPECTED = Gauge(
+    "berthwatch_detector_expected",
+    "The detector's baseline (expected value) for the series, in the series' unit.",
+    ["detector", "series"],
+    registry=REGISTRY,
+)
+DETECTOR_LOWER = Gauge(
+    "berthwatch_detector_lower",
+    "Lower edge of the detector's baseline band for the series.",
+    ["detector", "series"],
+    registry=REGISTRY,
+)
+DETECTOR_UPPER = Gauge(
+    "berthwatch_detector_upper",
+    "Upper edge of the detector's baseline band for the series.",
+    ["detector", "series"],
+    registry=REGISTRY,
+)
+DETECTOR_LIMIT = Gauge(
+    "berthwatch_detector_limit",
+    "The limit a trend detector projects towards (anchorages, dwell days, days of supply).",
+    ["detector", "series"],
+    registry=REGISTRY,
+)
+DETECTOR_CROSSING = Gauge(
+    "berthwatch_detector_crossing_timestamp_seconds",
+    "Projected time (Unix) the series crosses its limit; absent when no crossing is projected.",
+    ["detector", "series"],
+    registry=REGISTRY,
+)
+ALERT_ACTIVE = Gauge(
+    "berthwatch_alert_active",
+    "1 while a berthwatch detector alert fires on the series, 0 once resolved.",
+    ["detector", "series", "severity"],
+    registry=REGISTRY,
+)
+ALERT_SINCE = Gauge(
+    "berthwatch_alert_since_timestamp_seconds",
+    "Event time (Unix) the firing detector alert on the series started; 0 once resolved.",
+    ["detector", "series", "severity"],
     registry=REGISTRY,
 )

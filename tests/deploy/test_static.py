@@ -132,6 +132,10 @@ def test_k8s_kustomization_files_exist() -> None:
 def test_k8s_prometheus_discovers_workers_by_label() -> None:
     prom = yaml.safe_load((DEPLOY / "prometheus" / "k8s.yml").read_text())
     job = next(j for j in prom["scrape_configs"] if j["job_name"] == "berthwatch-workers")
+    # Kubernetes service discovery of pods, not a fixed list of addresses
+    assert "static_configs" not in job
+    assert [sd["role"] for sd in job["kubernetes_sd_configs"]] == ["pod"]
+    assert job["kubernetes_sd_configs"][0]["namespaces"]["names"] == ["berthwatch"]
     keep = [r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep"]
     worker = next(d for d in _k8s_docs() if d["metadata"]["name"] == "berthwatch-worker"
                   and d["kind"] == "Deployment")
@@ -179,6 +183,13 @@ def test_grafana_provisioning_points_at_mounted_dashboards() -> None:
         (["severity=warning", "port=USLGB", "category=congestion"], "ops-webhook"),
         (["severity=critical", "category=pipeline"], "platform-email,ops-webhook,ops-chat"),
         (["severity=warning", "port=NLRTM"], "ops-webhook"),
+        # the rules' new alerts: supply has a site, not a port; pipeline warnings
+        (["alertname=BerthwatchDaysOfSupplyLow", "severity=critical", "category=supply",
+          "site=SITE-A"], "ops-webhook,ops-chat"),
+        (["alertname=BerthwatchTruckDwellHigh", "severity=warning", "category=congestion",
+          "port=USLAX"], "ops-webhook"),
+        (["alertname=BerthwatchConsumerLagHigh", "severity=warning", "category=pipeline",
+          "topic=berthwatch.positions"], "platform-email"),
     ],
 )
 def test_alertmanager_routes_by_severity_and_port(labels: list[str], receivers: str) -> None:
@@ -255,3 +266,113 @@ def test_k8s_grafana_gets_every_generated_dashboard() -> None:
     shipped = {Path(f).name for f in gen["files"]}
     generated = {p.name for p in (PROJECT_ROOT / "dashboards" / "json").glob("*.json")}
     assert generated and shipped == generated
+
+
+RULES_DIR = DEPLOY / "prometheus" / "rules"
+CATEGORIES = {"pipeline", "congestion", "supply"}
+
+
+def _rules() -> list[dict[str, Any]]:
+    return [r for path in sorted(RULES_DIR.glob("*.yml"))
+            for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+
+
+def _rule_tests() -> list[dict[str, Any]]:
+    return [t for path in sorted((DEPLOY / "prometheus" / "tests").glob("*.yml"))
+            for t in yaml.safe_load(path.read_text())["tests"]]
+
+
+def test_every_alert_is_unit_tested_firing_and_labelled_for_routing() -> None:
+    """Each alert has a promtool test where it fires, with the labels Alertmanager routes
+    and inhibits on: a category, and the port for congestion (a stale feed of the same
+    port inhibits it) and for the stale feed itself."""
+    fired: dict[str, list[dict[str, str]]] = {}
+    quiet: set[str] = set()
+    for test in _rule_tests():
+        for case in test.get("alert_rule_test", []):
+            if case["exp_alerts"]:
+                fired.setdefault(case["alertname"], []).extend(
+                    a["exp_labels"] for a in case["exp_alerts"])
+            else:
+                quiet.add(case["alertname"])
+    alerts = [r for r in _rules() if "alert" in r]
+    assert len(alerts) >= 10
+    for rule in alerts:
+        name = rule["alert"]
+        assert rule["labels"]["category"] in CATEGORIES, name
+        assert name in fired, f"{name}: no promtool test where it fires"
+        assert name in quiet, f"{name}: no promtool test where it stays quiet"
+        for labels in fired[name]:
+            assert labels["category"] == rule["labels"]["category"], name
+            assert labels["severity"] == rule["labels"]["severity"], name
+            if rule["labels"]["category"] == "congestion" or name == "BerthwatchFeedStale":
+                assert labels.get("port"), f"{name} loses the port label"
+    inhibit = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+    stale = next(r for r in inhibit["inhibit_rules"]
+                 if r["source_matchers"] == ['alertname="BerthwatchFeedStale"'])
+    assert stale["target_matchers"] == ['category="congestion"'] and stale["equal"] == ["port"]
+    assert any(r["alert"] == "BerthwatchFeedStale" for r in alerts)
+
+
+def test_every_recording_rule_is_unit_tested_or_drawn() -> None:
+    tested = {case["expr"] for t in _rule_tests() for case in t.get("promql_expr_test", [])}
+    from dashboards import DASHBOARDS, expressions
+
+    drawn = " ".join(e for build in DASHBOARDS.values() for _, e in expressions(build()))
+    alerting = " ".join(r["expr"] for r in _rules() if "alert" in r)
+    for rule in _rules():
+        if "record" in rule:
+            name = rule["record"]
+            assert name in drawn or name in alerting, f"{name} is used by nothing"
+            assert name in tested or name in drawn, name
+
+
+def _catalogue_rows() -> dict[str, list[str]]:
+    rows = {}
+    for line in (PROJECT_ROOT / "docs" / "METRICS.md").read_text().splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 7 and cells[0].startswith("`berthwatch_"):
+            rows[cells[0].strip("`")] = cells
+    return rows
+
+
+def _metrics_in(expr: str, recorded: dict[str, str], names: set[str]) -> set[str]:
+    found: set[str] = set()
+    for name in re.findall(r"\bberthwatch[_:][\w:]+", expr):
+        if name in recorded:
+            found |= _metrics_in(recorded[name], recorded, names)
+        elif name in names:
+            found.add(name)
+        else:
+            found.add(re.sub(r"_(bucket|sum|count)$", "", name))
+    return found
+
+
+def test_catalogue_names_the_panels_and_alerts_that_use_each_metric() -> None:
+    """The "panels" and "alerts" columns of docs/METRICS.md are what the dashboards and
+    the rules really read (directly or through a recording rule)."""
+    from dashboards import DASHBOARDS
+    from streams.metrics import REGISTRY
+
+    names = {m.name + ("_total" if m.type == "counter" else "") for m in REGISTRY.collect()}
+    recorded = {r["record"]: r["expr"] for r in _rules() if "record" in r}
+    panels: dict[str, set[str]] = {n: set() for n in names}
+    for uid, build in DASHBOARDS.items():
+        for panel in build()["panels"]:
+            for target in panel["targets"]:
+                for metric in _metrics_in(target["expr"], recorded, names):
+                    panels[metric].add(f"{uid}: {panel['title']}")
+    alerts: dict[str, set[str]] = {n: set() for n in names}
+    for rule in _rules():
+        if "alert" in rule:
+            for metric in _metrics_in(rule["expr"], recorded, names):
+                alerts[metric].add(rule["alert"])
+    rows = _catalogue_rows()
+    assert set(rows) == names
+    for name, cells in rows.items():
+        listed = {f"{group.split(': ')[0]}: {title}" for group in cells[5].split("; ")
+                  if ": " in group for title in group.split(": ", 1)[1].split(", ")}
+        assert listed == panels[name], f"{name}: catalogue {listed}, dashboards {panels[name]}"
+        listed_alerts = set() if cells[6] == "-" else set(cells[6].split(", "))
+        assert listed_alerts == alerts[name], name
+    assert not [n for n in names if not panels[n]], "metrics no panel draws"

@@ -7,6 +7,7 @@ replay a scenario into the stack.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,11 @@ from streams.commands.dashboards import dashboards as dashboards_cmd
 from streams.settings import Settings
 from tests.integration.conftest import http_json
 
-VALUES = {"port": "USLAX", "topic": ".*", "__rate_interval": "1m", "__interval": "15s",
+VALUES = {"port": "USLAX", "topic": ".*", "terminal": ".*", "site": ".*", "stage": ".*",
+          "detector": ".*", "series": ".*", "__rate_interval": "1m", "__interval": "15s",
           "__range": "1h"}
+# Grafana's label_values(metric, label) or label_values(metric{selector}, label)
+LABEL_VALUES = re.compile(r"^label_values\((\w+(?:\{.*\})?), (\w+)\)$")
 
 CASES = [
     pytest.param(uid, where, expr, id=f"{uid}:{where}")
@@ -39,10 +43,12 @@ def test_query_is_accepted_by_prometheus(stack: Settings, uid: str, where: str,
 def test_variable_queries_are_accepted(stack: Settings) -> None:
     for build in DASHBOARDS.values():
         for var in build()["templating"]["list"]:
-            # label_values(metric, label) is Grafana's; Prometheus answers it as the series API
-            metric, label = var["query"].removeprefix("label_values(").rstrip(")").split(", ")
+            # label_values(...) is Grafana's; Prometheus answers it as the label values API
+            match = LABEL_VALUES.match(var["query"])
+            assert match, var["query"]
+            metric, label = match.groups()
             body = http_json(f"{stack.prom_url}/api/v1/label/{label}/values",
-                             {"match[]": metric})
+                             {"match[]": substitute(metric, VALUES)})
             assert body["status"] == "success", body
 
 
@@ -60,5 +66,22 @@ def test_preview_renders_every_time_series_panel(stack: Settings, tmp_path: Path
             if panel["type"] == "timeseries":
                 assert png.read_bytes().startswith(b"\x89PNG"), png
                 assert png.name in index
-            else:
+            else:  # stat panels are listed as text in the index
                 assert not png.exists()
+                assert f"<h3>{panel['title']}</h3>" in index
+
+
+def test_preview_on_event_time_renders_every_time_series_panel(stack: Settings,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "preview-event-time"
+    result = CliRunner().invoke(dashboards_cmd, ["preview", "--out", str(out), "--since",
+                                                 "30m", "--port", "USLAX", "--event-time"],
+                                obj={})
+    assert result.exit_code == 0, result.output
+    index = (out / "index.html").read_text()
+    assert "drawn against event time" in index
+    for uid, build in DASHBOARDS.items():
+        for panel in build()["panels"]:
+            if panel["type"] == "timeseries":
+                png = out / f"{uid}-{panel['id']:02d}.png"
+                assert png.read_bytes().startswith(b"\x89PNG"), png
