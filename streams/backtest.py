@@ -47,14 +47,9 @@ from numpy.typing import NDArray
 
 from detectors import CUSUM, EWMA, AlertPolicy, Severity
 from streams.features import (
-    ContainerConfig,
-    ContainerFeatures,
     FeaturePoints,
-    InventoryConfig,
-    InventoryFeatures,
     Partials,
-    VesselConfig,
-    VesselFeatures,
+    engine_for,
     merge_partials,
 )
 from streams.feeds import (
@@ -390,17 +385,12 @@ def compute_features(
     """Run the three feature engines over the arrays (event-time order) and merge."""
     report = progress or (lambda _s, _f: None)
     engines: list[tuple[str, Any, NDArray[Any]]] = [
-        ("positions", VesselFeatures(geo, VesselConfig()), data.of(Kind.POSITION, POSITION_DTYPE)),
-        (
-            "containers",
-            ContainerFeatures(ContainerConfig()),
-            data.of(Kind.CONTAINER_EVENT, CONTAINER_EVENT_DTYPE),
-        ),
-        (
-            "inventory",
-            InventoryFeatures(InventoryConfig()),
-            data.of(Kind.INVENTORY, INVENTORY_DTYPE),
-        ),
+        (name, engine_for(kind, geo), data.of(kind, dtype))
+        for name, kind, dtype in (
+            ("positions", Kind.POSITION, POSITION_DTYPE),
+            ("containers", Kind.CONTAINER_EVENT, CONTAINER_EVENT_DTYPE),
+            ("inventory", Kind.INVENTORY, INVENTORY_DTYPE),
+        )
     ]
     partials: list[Partials] = []
     total = sum(len(a) for _, _, a in engines) or 1

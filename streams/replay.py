@@ -72,6 +72,7 @@ from streams.feeds.results import (
 )
 from streams.feeds.times import TimeWindow
 from streams.settings import Settings
+from streams.topics import END_OF_FEED_HEADER
 
 TOPIC_OF: dict[type, str] = {
     PositionRecord: "positions",
@@ -289,6 +290,9 @@ class ReplayStats:
     wall_seconds: float = 0.0
     daily: Counter[tuple[str, int]] = field(default_factory=Counter)
     """Records sent per (topic, day of event time since the epoch), for the plot."""
+    newest: dict[str, int] = field(default_factory=dict)
+    """Newest event time (ms) sent per topic: the end-of-feed markers carry it."""
+    markers: int = 0
 
     @property
     def records(self) -> int:
@@ -299,6 +303,11 @@ class ReplayStats:
                                  return_counts=True)
         for day, n in zip(days.tolist(), counts.tolist(), strict=True):
             self.daily[(topic, day)] += n
+        if len(days):
+            self.note_newest(topic, int(np.max(ts_ms)))
+
+    def note_newest(self, topic: str, ts_ms: int) -> None:
+        self.newest[topic] = max(self.newest.get(topic, ts_ms), ts_ms)
 
     def plot(self, path: Path) -> Path:
         """A PNG of what was sent per day of event time, and what was rejected and why."""
@@ -498,6 +507,7 @@ class ReplayOptions:
     max_bytes: int = 4096
     fallback_time_ms: int | None = None  # receive time of bare NMEA sentences
     stop_after: int | None = None  # stop after this many items (tests of resume)
+    end_of_feed: bool = True  # end a complete replay with end-of-feed markers
 
 
 def options_from_settings(settings: Settings, **overrides: Any) -> ReplayOptions:
@@ -556,10 +566,16 @@ async def replay(
             partitions[full] = sorted(parts)
         sender = BatchSender(producer, partitions)
         t0 = time.monotonic()
-        await _run(files, formats, state, options, stats, sender, topics, state_file, progress)
+        started = time.time()
+        complete = await _run(files, formats, state, options, stats, sender, topics, state_file,
+                              progress)
         await sender.flush()
         _save_state(state_file, files, state)
+        if complete and options.end_of_feed:
+            await _end_of_feed(sender, topics, partitions, stats)
         stats.wall_seconds = time.monotonic() - t0
+        if complete:
+            _log_run(settings, files, stats, started)
     finally:
         await producer.stop()
     return stats
@@ -575,7 +591,8 @@ async def _run(
     topics: dict[str, str],
     state_file: Path,
     progress: ProgressFn | None,
-) -> None:
+) -> bool:
+    """Send everything; False when stopped early by ``stop_after``."""
     bytes_read = [0] * len(files)
     contexts = [
         FeedContext(
@@ -623,11 +640,51 @@ async def _run(
         if progress is not None and items // 2048 != before // 2048:
             progress(sum(bytes_read), stats.records, stats.last_ts_ms)
         if options.stop_after is not None and items >= options.stop_after:
-            break
+            if saved is not None:
+                await saved
+            return False
         if items // 4096 != before // 4096:
             await asyncio.sleep(0)  # let the producer's network tasks run
     if saved is not None:
         await saved
+    return True
+
+
+MARKED_TOPICS = ("positions", "containers", "inventory")
+
+
+async def _end_of_feed(sender: BatchSender, topics: dict[str, str],
+                       partitions: dict[str, list[int]], stats: ReplayStats) -> None:
+    """Tell every partition of every feed topic that the feed ended, and when: the workers
+    then close the last intervals, as the backtest does at the end of a file."""
+    if not stats.newest:
+        return
+    overall = max(stats.newest.values())
+    for short in MARKED_TOPICS:
+        topic = topics[short]
+        newest = stats.newest.get(topic, overall)
+        header = [(END_OF_FEED_HEADER, str(newest).encode())]
+        for part in partitions[topic]:
+            batch = sender.producer.create_batch()
+            batch.append(key=None, value=b"", timestamp=newest, headers=header)
+            await sender._submit(topic, part, batch)
+            stats.markers += 1
+    await sender.flush()
+
+
+def _log_run(settings: Settings, files: Sequence[Path], stats: ReplayStats,
+             started: float) -> None:
+    """One line per complete replay in ``replays.jsonl`` (``dashboards push`` annotates them)."""
+    line = {
+        "started": started, "finished": time.time(), "files": [str(f) for f in files],
+        "records": stats.records, "rejected": sum(stats.rejected.values()),
+        "event_from": None if stats.first_ts_ms is None else stats.first_ts_ms / 1000,
+        "event_to": None if stats.last_ts_ms is None else stats.last_ts_ms / 1000,
+    }  # fmt: skip
+    path = settings.stack_dir / "replays.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fh.write(json.dumps(line) + "\n")
 
 
 async def _save_when_acked(
@@ -972,6 +1029,7 @@ class _Dispatch:
             await sender.send(topic, key_of(rec), wire, rec.ts_ms)
             stats.sent[topic] += 1
             stats.daily[(topic, rec.ts_ms // 86_400_000)] += 1
+            stats.note_newest(topic, rec.ts_ms)
         ts = result.ts_ms
         stats.first_ts_ms = ts if stats.first_ts_ms is None else min(stats.first_ts_ms, ts)
         stats.last_ts_ms = ts if stats.last_ts_ms is None else max(stats.last_ts_ms, ts)

@@ -137,8 +137,27 @@ class Settings(BaseSettings):
     """Records more than this many seconds ahead of the wall clock are rejected as
     time_in_future (clock skew of producers)."""
 
-    alert_threshold: int = Field(25, ge=0)
-    """Skeleton rule: ships at anchor at one port at or above which an alert fires."""
+    detect_partitions: int = Field(1, ge=1)
+    """Partitions of the partials topic, i.e. detection shards. Series are sharded by
+    port, region or site; with more than one, each shard checks staleness on its own
+    interval clock (the alerts then may differ from a one-shard run's)."""
+
+    checkpoint_interval_seconds: float = Field(5.0, gt=0)
+    """Wall seconds between worker checkpoints (state + input offsets); also written
+    when partitions are revoked and at shutdown."""
+
+    worker_batch_records: int = Field(50_000, ge=1)
+    """Most records a worker takes from Kafka in one fetch (all its partitions)."""
+
+    methodology_changes_file: Path | None = None
+    """A JSON file (such as a scenario's labels.json) whose ``counting_change`` events
+    re-baseline the series they name instead of alerting on them."""
+
+    item_metrics_top: int = Field(20, ge=0)
+    """Item series (site|item) exported on /metrics: only this many, the most anomalous."""
+
+    grafana_url: str = "http://127.0.0.1:3000"
+    """Grafana base URL used in alert links (dashboard and time range)."""
 
     alertmanager_url: str | None = None
     """Alertmanager base URL the workers send alerts to; defaults to the local stack's."""

@@ -4,7 +4,8 @@ Feed topics are keyed by entity so that every record of one vessel, container or
 inventory series lands in the same partition, in order: MMSI for positions and
 vessel data, the ISO 6346 number for container events, ``site|item`` for inventory.
 The alerts and checkpoints topics are compacted: the latest record per key is
-what counts.
+what counts. The partials topic carries the feature stage's output to the
+detection shards (one partition per shard).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.settings import Settings
+
+END_OF_FEED_HEADER = "berthwatch-end-of-feed"
+"""Header of an end-of-feed marker: an empty record a replay sends to every partition of
+every feed topic when it is done; the value is the newest event time (ms) of the topic."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,17 @@ def topic_specs(s: Settings) -> list[TopicSpec]:
             "deadletter", "source key", "rejected records with the reason in headers", n,
             {"retention.ms": str(s.deadletter_retention_ms)},
         ),
+        TopicSpec(
+            "partials", "none (partition = detection shard)",
+            "feature partials and watermarks from each feed partition", s.detect_partitions,
+            {"retention.ms": str(7 * 86_400_000), "max.message.bytes": str(16 << 20)},
+        ),
         TopicSpec("alerts", "alert key", "alert transitions (latest per key)", n, compact),
-        TopicSpec("checkpoints", "worker partition", "detector state + input offsets", n, compact),
+        TopicSpec(
+            "checkpoints", "stage|topic|partition", "worker state + the input offsets it covers",
+            n, {**compact, "max.message.bytes": str(64 << 20), "segment.ms": "600000",
+                "min.cleanable.dirty.ratio": "0.1"},
+        ),
     ]
 
 

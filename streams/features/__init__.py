@@ -17,6 +17,8 @@ is cut into batches. Every engine can ``snapshot()`` to bytes and
 ``restore()``. Series names are listed in ``docs/FEATURES.md``.
 """
 
+from typing import Any
+
 from streams.features.containers import ContainerConfig, ContainerFeatures
 from streams.features.geofence import Geofence
 from streams.features.inventory import InventoryConfig, InventoryFeatures, days_of_supply
@@ -29,6 +31,7 @@ from streams.features.windows import (
     concat_partials,
     merge_partials,
 )
+from streams.feeds.codec import Kind
 
 __all__ = [
     "ContainerConfig",
@@ -44,6 +47,22 @@ __all__ = [
     "WindowConfig",
     "concat_partials",
     "days_of_supply",
+    "engine_for",
     "is_ship_mmsi",
     "merge_partials",
 ]
+
+
+Engine = VesselFeatures | ContainerFeatures | InventoryFeatures
+
+
+def engine_for(kind: Kind, geography: Any) -> Engine:
+    """The feature engine of a record kind with its default configuration: the one the
+    backtest runs over a whole feed and the workers run per input partition."""
+    if kind == Kind.POSITION:
+        return VesselFeatures(geography, VesselConfig())
+    if kind == Kind.CONTAINER_EVENT:
+        return ContainerFeatures(ContainerConfig())
+    if kind == Kind.INVENTORY:
+        return InventoryFeatures(InventoryConfig())
+    raise ValueError(f"no feature engine for {kind.name} records")

@@ -1,0 +1,465 @@
+"""The streaming worker on Kafka: batched fetches, both stages, checkpoints, rebalances.
+
+One aiokafka consumer in the consumer group ``{worker_id}.pipeline`` reads the
+feed topics and the partials topic with ``getmany`` (thousands of records per
+call, never one framework call per record). For each partition's batch:
+
+* feed partition -> :class:`~streams.worker.stages.FeaturePartition` ->
+  dead letters, and one partials message per detection shard;
+* partials partition (a detection shard) -> :class:`~streams.worker.stages.DetectShard`
+  -> new alert transitions to the alerts topic (keyed by alert key), to
+  Alertmanager (queued, never blocking) and to the gauges of ``/metrics``.
+
+**Checkpoints** (every ``checkpoint_interval_seconds``, when partitions are
+revoked, and at shutdown): first everything produced so far is acknowledged
+by the broker, then each owned partition's state is written to the compacted
+checkpoints topic with the offset of the next record it has not processed,
+then those offsets are committed to the group (for lag tools). State and
+offset are one record, so they can never disagree.
+
+**Recovery and rebalance**: on assignment, the latest checkpoint of each
+partition is read back, its state restored and the partition sought to the
+checkpoint's offset (no checkpoint: the beginning). Records after that offset
+are processed again; their partials replace the earlier copies in the
+combiner, and alert transitions already on the alerts topic (read back on
+assignment) are not published again. See ``docs/RECOVERY.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from streams.alerting import AlertmanagerSender
+from streams.geo import Geography, load_geography
+from streams.metrics import (
+    ALERTS_PUBLISHED,
+    ASSIGNED_PARTITIONS,
+    BATCH_SIZE,
+    CHECKPOINT_BYTES,
+    CHECKPOINT_TIME,
+    CHECKPOINTS,
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+    LATE_RECORDS,
+    LATENCY,
+    PROCESSING_SECONDS,
+    RECORDS_IN,
+    WATERMARK,
+)
+from streams.pipeline import Alert, MethodologyChange, PipelineConfig
+from streams.settings import Settings
+from streams.topics import END_OF_FEED_HEADER as END_HEADER
+from streams.worker.alerts import from_record, to_alertmanager, to_record
+from streams.worker.export import Exporter
+from streams.worker.stages import (
+    FEED_TOPICS,
+    DetectShard,
+    FeaturePartition,
+    FeatureResult,
+    PartialsMessage,
+    SourceLayout,
+    pack_checkpoint,
+    shard_of,
+    unpack_checkpoint,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 64 << 20
+
+
+class WorkerError(Exception):
+    """The worker cannot run (a topic is missing, a checkpoint does not fit); one line."""
+
+
+def pipeline_config(settings: Settings, geography: Geography) -> PipelineConfig:
+    """The detection configuration: limits from the geography, methodology changes
+    from ``methodology_changes_file`` (the backtest takes the same from labels.json)."""
+    cfg = PipelineConfig.from_geography(geography)
+    path = settings.methodology_changes_file
+    if path is not None:
+        import json
+
+        try:
+            doc = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise WorkerError(f"methodology_changes_file {path}: {e}") from None
+        cfg = cfg.with_changes(MethodologyChange.from_labels(doc))
+    return cfg
+
+
+@dataclass
+class _Owned:
+    stage: str  # "features" or "detect"
+    state: FeaturePartition | DetectShard
+    offset: int = 0  # next offset to process
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, worker: WorkerRuntime) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.worker.revoke(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self.worker.assign(list(assigned))
+
+
+class WorkerRuntime:
+    """One worker process's share of the pipeline."""
+
+    def __init__(self, settings: Settings, *, send_alerts: bool = True) -> None:
+        self.settings = s = settings
+        self.geo = load_geography(s.geography_file)
+        self.config = pipeline_config(s, self.geo)
+        self.group = f"{s.worker_id}.pipeline"
+        self.feed_topics = {s.topic(t): t for t in FEED_TOPICS}
+        self.partials_topic = s.topic("partials")
+        self.alerts_topic = s.topic("alerts")
+        self.deadletter_topic = s.topic("deadletter")
+        self.checkpoint_topic = s.topic("checkpoints")
+        self.owned: dict[TopicPartition, _Owned] = {}
+        self.exporter = Exporter(self.config, top=s.item_metrics_top)
+        self.sender = AlertmanagerSender(s.am_url) if send_alerts else None
+        self.layout: SourceLayout | None = None
+        self.shards = 1
+        self.producer: AIOKafkaProducer | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.reader: AIOKafkaConsumer | None = None
+        self.last_checkpoint = time.monotonic()
+        self.stopping = asyncio.Event()
+        self.published: list[Alert] = []  # this process's publications (tests, demo)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        s = self.settings
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True,
+            max_request_size=MAX_MESSAGE, max_batch_size=1 << 20, linger_ms=5,
+        )
+        try:
+            await self.producer.start()
+        except KafkaError as e:
+            await self.producer.stop()
+            raise WorkerError(f"cannot reach Kafka at {s.kafka_bootstrap}: {e}") from None
+        counts: dict[str, int] = {}
+        for full, short in self.feed_topics.items():
+            counts[short] = await self._partitions(full)
+        self.shards = await self._partitions(self.partials_topic)
+        for topic in (self.alerts_topic, self.checkpoint_topic, self.deadletter_topic):
+            await self._partitions(topic)
+        self.layout = SourceLayout(counts)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap, group_id=self.group,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 << 20, fetch_max_bytes=32 << 20,
+            max_poll_interval_ms=600_000, rebalance_timeout_ms=120_000,
+        )
+        await self.consumer.start()
+        # reads the checkpoints and alerts topics back on assignment (no group)
+        self.reader = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False,
+            max_partition_fetch_bytes=MAX_MESSAGE, fetch_max_bytes=MAX_MESSAGE,
+        )
+        await self.reader.start()
+        self.consumer.subscribe([*self.feed_topics, self.partials_topic],
+                                listener=_Rebalance(self))
+        if self.sender is not None:
+            self.sender.start()
+        log.info("worker %s: feed partitions %s, %d detection shard(s)", self.group, counts,
+                 self.shards)
+
+    async def _partitions(self, topic: str) -> int:
+        assert self.producer is not None
+        parts = await self.producer.partitions_for(topic)
+        if not parts:
+            raise WorkerError(f"topic {topic} does not exist: run `berthwatch topics create`")
+        return len(parts)
+
+    async def run(self) -> None:
+        """Fetch and process until :meth:`request_stop`; checkpoints on the way."""
+        assert self.consumer is not None
+        while not self.stopping.is_set():
+            batches = await self.consumer.getmany(
+                timeout_ms=200, max_records=self.settings.worker_batch_records
+            )
+            fetched = time.perf_counter()
+            for tp, msgs in batches.items():
+                if tp in self.owned and msgs:
+                    await self._handle(tp, msgs, fetched)
+            if time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds:
+                await self.checkpoint(list(self.owned))
+            self._lag()
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+
+    async def stop(self) -> None:
+        """Checkpoint what this worker owns, leave the group, close the clients."""
+        try:
+            if self.owned and self.producer is not None:
+                await self.checkpoint(list(self.owned))
+        finally:
+            if self.consumer is not None:
+                await self.consumer.stop()
+            if self.reader is not None:
+                await self.reader.stop()
+            if self.sender is not None:
+                await self.sender.drain(5.0)
+                await self.sender.stop()
+            if self.producer is not None:
+                await self.producer.stop()
+
+    # ------------------------------------------------------------------ processing
+
+    async def _handle(self, tp: TopicPartition, msgs: list[Any], fetched: float) -> None:
+        owned = self.owned[tp]
+        t0 = time.perf_counter()
+        BATCH_SIZE.labels(tp.topic).observe(len(msgs))
+        RECORDS_IN.labels(tp.topic).inc(len(msgs))
+        if owned.stage == "features":
+            assert isinstance(owned.state, FeaturePartition)
+            await self._features(tp, owned.state, msgs)
+        else:
+            assert isinstance(owned.state, DetectShard)
+            await self._detect(owned.state, msgs)
+        owned.offset = msgs[-1].offset + 1
+        done = time.perf_counter()
+        PROCESSING_SECONDS.labels(tp.topic).observe(done - t0)
+        LATENCY.labels(owned.stage).observe(done - fetched)
+
+    async def _features(self, tp: TopicPartition, fp: FeaturePartition, msgs: list[Any]) -> None:
+        run: list[Any] = []
+        for m in msgs:
+            marker = _header(m, END_HEADER)
+            if marker is None:
+                run.append(m)
+                continue
+            await self._feature_batch(tp, fp, run)
+            run = []
+            await self._emit(fp.end_of_feed(int(marker)))
+        await self._feature_batch(tp, fp, run)
+        WATERMARK.labels("features").set(
+            min((o.state.closed_ms for o in self.owned.values()
+                 if isinstance(o.state, FeaturePartition)), default=0) / 1000.0
+        )
+
+    async def _feature_batch(self, tp: TopicPartition, fp: FeaturePartition,
+                             msgs: list[Any]) -> None:
+        if not msgs:
+            return
+        res = fp.process([m.value or b"" for m in msgs])
+        if res.late:
+            LATE_RECORDS.labels(tp.topic).inc(res.late)
+        assert self.producer is not None
+        for rej in res.rejected:
+            m = msgs[rej.index]
+            DEAD_LETTERS.labels(tp.topic, rej.reason).inc()
+            await self.producer.send(
+                self.deadletter_topic, key=m.key, value=m.value,
+                headers=[("source_topic", tp.topic.encode()),
+                         ("source_partition", str(tp.partition).encode()),
+                         ("source_offset", str(m.offset).encode()),
+                         ("error_class", rej.reason.encode()),
+                         ("error_message", rej.message.encode())],
+            )  # fmt: skip
+        await self._emit(res)
+
+    async def _emit(self, res: FeatureResult) -> None:
+        assert self.producer is not None
+        for shard, msg in enumerate(res.messages):
+            await self.producer.send(self.partials_topic, value=msg.encode(), partition=shard)
+
+    async def _detect(self, shard: DetectShard, msgs: list[Any]) -> None:
+        assert self.producer is not None
+        for m in msgs:
+            points, out = shard.add(PartialsMessage.decode(m.value))
+            self.exporter.points(points)
+            self.exporter.scores(out)
+            fresh = shard.fresh(out.alerts)
+            for a in fresh:
+                await self.producer.send(self.alerts_topic, key=a.key.encode(),
+                                         value=to_record(a))
+                ALERTS_PUBLISHED.labels(a.detector, a.severity, a.state).inc()
+                self.exporter.alert(a)
+                log.info("alert %s %s at %s: %s", a.state, a.key, _iso(a.ts), a.explanation)
+            self.published.extend(fresh)
+            if self.sender is not None and fresh:
+                self.sender.submit([to_alertmanager(a, self.settings.grafana_url)
+                                    for a in fresh])
+        WATERMARK.labels("detect").set(max(shard.watermark_ms, 0) / 1000.0)
+
+    def _lag(self) -> None:
+        assert self.consumer is not None
+        lag: dict[str, int] = {}
+        for tp in self.owned:
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(high - self.owned[tp].offset, 0)
+        for topic, n in lag.items():
+            CONSUMER_LAG.labels(topic).set(n)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    @staticmethod
+    def _checkpoint_key(stage: str, tp: TopicPartition) -> bytes:
+        return f"{stage}|{tp.topic}|{tp.partition}".encode()
+
+    async def checkpoint(self, tps: list[TopicPartition]) -> None:
+        """State + next offset of each partition in ``tps``, after all outputs are acked."""
+        assert self.producer is not None
+        self.last_checkpoint = time.monotonic()
+        if not tps:
+            return
+        await self.producer.flush()
+        sizes: dict[str, int] = {}
+        acks = []
+        for tp in tps:
+            owned = self.owned.get(tp)
+            if owned is None:
+                continue
+            value = pack_checkpoint(
+                {"stage": owned.stage, "topic": tp.topic, "partition": tp.partition,
+                 "offset": owned.offset, "group": self.group, "written": time.time()},
+                owned.state.snapshot(),
+            )  # fmt: skip
+            if len(value) > MAX_MESSAGE:
+                raise WorkerError(f"checkpoint of {tp.topic}[{tp.partition}] is "
+                                  f"{len(value)} bytes, above {MAX_MESSAGE}")
+            sizes[owned.stage] = sizes.get(owned.stage, 0) + len(value)
+            acks.append(await self.producer.send(
+                self.checkpoint_topic, key=self._checkpoint_key(owned.stage, tp), value=value))
+        await asyncio.gather(*acks)
+        now = time.time()
+        for stage, size in sizes.items():
+            CHECKPOINTS.labels(stage).inc()
+            CHECKPOINT_BYTES.labels(stage).set(size)
+            CHECKPOINT_TIME.labels(stage).set(now)
+        assert self.consumer is not None
+        offsets = {tp: self.owned[tp].offset for tp in tps if tp in self.owned}
+        with contextlib.suppress(CommitFailedError, IllegalStateError, KafkaError):
+            await self.consumer.commit(offsets)  # informative only: the checkpoint rules
+
+    async def _read_compacted(self, topic: str) -> dict[bytes, tuple[bytes, list[Any]]]:
+        """The latest value (and headers) per key of a whole topic, read to its end."""
+        reader = self.reader
+        assert reader is not None
+        latest: dict[bytes, tuple[bytes, list[Any]]] = {}
+        try:
+            assert self.producer is not None
+            parts = [TopicPartition(topic, p)
+                     for p in sorted(await self.producer.partitions_for(topic))]
+            if not parts:
+                return latest
+            reader.assign(parts)
+            await reader.seek_to_beginning(*parts)
+            end = await reader.end_offsets(parts)
+            todo = {tp for tp in parts if end[tp] > 0}
+            while todo:
+                got = await reader.getmany(*todo, timeout_ms=500)
+                for msgs in got.values():
+                    for m in msgs:
+                        if m.key is not None:
+                            latest[m.key] = (m.value, list(m.headers or ()))
+                for tp in list(todo):
+                    if await reader.position(tp) >= end[tp]:
+                        todo.discard(tp)
+        finally:
+            reader.unsubscribe()
+        return latest
+
+    async def assign(self, tps: list[TopicPartition]) -> None:
+        """Restore each new partition from its checkpoint and seek to its offset."""
+        assert self.consumer is not None and self.layout is not None
+        new = [tp for tp in tps if tp not in self.owned]
+        if not new:
+            self._count_assigned()
+            return
+        saved = await self._read_compacted(self.checkpoint_topic)
+        ledger: dict[bytes, tuple[bytes, list[Any]]] | None = None
+        for tp in new:
+            if tp.topic == self.partials_topic:
+                stage = "detect"
+                state: FeaturePartition | DetectShard = DetectShard(self.config, self.layout)
+            else:
+                stage = "features"
+                short = self.feed_topics[tp.topic]
+                state = FeaturePartition(short, tp.partition,
+                                         self.layout.index(short, tp.partition),
+                                         self.geo, self.shards)
+            offset = 0
+            blob = saved.get(self._checkpoint_key(stage, tp))
+            if blob is not None:
+                meta, data = unpack_checkpoint(blob[0])
+                try:
+                    state.restore(data)
+                except ValueError as e:
+                    raise WorkerError(f"checkpoint of {tp.topic}[{tp.partition}]: {e}; "
+                                      "start from scratch with a new worker_id") from None
+                offset = int(meta["offset"])
+            if isinstance(state, DetectShard):
+                if ledger is None:
+                    ledger = await self._read_compacted(self.alerts_topic)
+                self._rebuild_ledger(state, tp.partition, ledger)
+            self.owned[tp] = _Owned(stage, state, offset)
+            self.consumer.seek(tp, offset)
+            log.info("assigned %s[%d] from offset %d (%s)", tp.topic, tp.partition, offset,
+                     "checkpoint" if blob is not None else "beginning")
+        self._count_assigned()
+
+    def _rebuild_ledger(self, shard: DetectShard, partition: int,
+                        ledger: dict[bytes, tuple[bytes, list[Any]]]) -> None:
+        """Transitions of this shard already on the alerts topic: not to publish again;
+        the firing ones go back to the Alertmanager sender's re-send set."""
+        firing = []
+        for value, _headers in ledger.values():
+            a = from_record(value)
+            if shard_of(a.series.encode(), self.shards) != partition:
+                continue
+            shard.remember(a.key, a.ts)
+            if a.state == "firing":
+                firing.append(a)
+                self.exporter.alert(a)
+        if self.sender is not None and firing:
+            self.sender.submit([to_alertmanager(a, self.settings.grafana_url) for a in firing])
+
+    async def revoke(self, tps: list[TopicPartition]) -> None:
+        """Checkpoint the partitions leaving this worker, then forget them."""
+        mine = [tp for tp in tps if tp in self.owned]
+        if mine and self.producer is not None:
+            await self.checkpoint(mine)
+        for tp in mine:
+            del self.owned[tp]
+        self._count_assigned()
+
+    def _count_assigned(self) -> None:
+        counts: dict[str, int] = {t: 0 for t in [*self.feed_topics, self.partials_topic]}
+        for tp in self.owned:
+            counts[tp.topic] = counts.get(tp.topic, 0) + 1
+        for topic, n in counts.items():
+            ASSIGNED_PARTITIONS.labels(topic).set(n)
+
+
+def _header(msg: Any, name: str) -> str | None:
+    for k, v in msg.headers or ():
+        if k == name:
+            return bytes(v).decode()
+    return None
+
+
+def _iso(ts: float) -> str:
+    from streams.alerting import iso
+
+    return iso(ts)

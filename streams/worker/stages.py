@@ -1,0 +1,315 @@
+"""The worker's two stages as plain objects: no Kafka here, so tests and benchmarks call them.
+
+**Feature stage** (:class:`FeatureStage`): one feature engine per feed partition
+the worker owns (``positions``, ``containers``, ``inventory`` are keyed by
+entity, so a partition holds whole vessels, boxes and item series). A batch of
+canonical messages of one partition is decoded and validated as a whole
+(rejects go to the dead-letter topic), the partition's engine turns it into
+:class:`~streams.features.Partials` for the intervals its watermark closed, and
+those are cut into one :class:`PartialsMessage` per detection partition,
+together with the partition's closed boundary (the watermark message that lets
+the detection stage know an interval is complete even when the partition had
+nothing to say about a port).
+
+**Detection stage** (:class:`DetectShard`): one per detection partition. A
+:class:`~streams.features.combine.PartialsCombiner` over every feed partition
+(the *sources*) releases an interval's feature points once every source has
+closed it; they go through :class:`~streams.pipeline.DetectionStage`, the code
+the backtest runs. The shard remembers, per alert key, the event time of the
+last transition published, and publishes a transition only if it is newer: a
+shard restarted from an older checkpoint recomputes transitions it already
+published, and they are dropped here (the ledger is rebuilt from the alerts
+topic on assignment, see :mod:`streams.worker.runtime`).
+
+End of feed: a replay ends by sending an *end-of-feed* marker to every feed
+partition with the topic's newest event time. The partition's engine closes
+the intervals up to it, exactly as the backtest's engine does at the end of
+its file, and from then on the source counts as closed for every interval.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from kafka.partitioner.default import murmur2
+
+from streams.features import Engine, FeaturePoints, Partials, engine_for
+from streams.features._state import load_npz, save_npz
+from streams.features.combine import PartialsCombiner
+from streams.features.windows import NONE, floor_to
+from streams.feeds.codec import Kind, decode_batch, validate_batch
+from streams.pipeline import Alert, DetectionStage, PipelineConfig, StageOutput
+
+FEED_TOPICS: tuple[str, ...] = ("positions", "containers", "inventory")
+"""Feed topics (short names) the feature stage reads, in source-numbering order."""
+KIND_OF_TOPIC: dict[str, Kind] = {
+    "positions": Kind.POSITION,
+    "containers": Kind.CONTAINER_EVENT,
+    "inventory": Kind.INVENTORY,
+}
+END_OF_FEED = 2**62
+"""Closed boundary of a source whose feed ended: every interval is closed."""
+CHECKPOINT_VERSION = 1
+
+
+class SourceLayout:
+    """Numbers the feed partitions ``0..n-1`` in a fixed order (topic, then partition)."""
+
+    def __init__(self, partitions: Mapping[str, int]) -> None:
+        self.partitions = {t: int(partitions[t]) for t in FEED_TOPICS if t in partitions}
+        self._base: dict[str, int] = {}
+        n = 0
+        for topic, count in self.partitions.items():
+            self._base[topic] = n
+            n += count
+        self.n = n
+
+    def index(self, topic: str, partition: int) -> int:
+        if not 0 <= partition < self.partitions[topic]:
+            raise ValueError(f"{topic} has no partition {partition}")
+        return self._base[topic] + partition
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.partitions)
+
+
+def shard_of(key: bytes, shards: int) -> int:
+    """Detection partition of a series key: by its port, region or site (the part after
+    the family), so a composite group and all its components meet in one shard.
+
+    >>> shard_of(b"vessels_waiting|USLAX", 1)
+    0
+    >>> shard_of(b"dwell_p90|USLAX|APMT", 8) == shard_of(b"composite|USLAX", 8)
+    True
+    """
+    if shards == 1:
+        return 0
+    parts = key.split(b"|")
+    group = parts[1] if len(parts) > 1 else parts[0]
+    return (murmur2(group) & 0x7FFFFFFF) % shards
+
+
+# --------------------------------------------------------------------------- messages
+
+
+_GROUPS = {
+    "sums": ("sums_key", "sums_end", "sums_val"),
+    "samples": ("samples_key", "samples_end", "samples_val"),
+    "values": ("values_key", "values_end", "values_val", "values_ts"),
+}
+
+
+@dataclass
+class PartialsMessage:
+    """What one source tells one detection shard: its partials and its closed boundary."""
+
+    source: int
+    closed_ms: int
+    partials: Partials
+
+    def encode(self) -> bytes:
+        arrays = {
+            name: getattr(self.partials, name) for names in _GROUPS.values() for name in names
+        }
+        meta = {"source": self.source, "closed": self.closed_ms,
+                "quantiles": self.partials.quantiles}
+        return save_npz(arrays, meta)
+
+    @classmethod
+    def decode(cls, data: bytes) -> PartialsMessage:
+        arrays, meta = load_npz(data)
+        p = Partials(quantiles={k: tuple(v) for k, v in meta["quantiles"].items()})
+        for names in _GROUPS.values():
+            for name in names:
+                setattr(p, name, arrays[name])
+        return cls(int(meta["source"]), int(meta["closed"]), p)
+
+
+def split_partials(p: Partials, shards: int) -> list[Partials]:
+    """``p`` cut by detection shard (:func:`shard_of` of each series key)."""
+    if shards == 1:
+        return [p]
+    out = [Partials(quantiles=dict(p.quantiles)) for _ in range(shards)]
+    for names in _GROUPS.values():
+        keys = getattr(p, names[0])
+        cache: dict[bytes, int] = {}
+        dest = np.array([cache.setdefault(k, shard_of(k, shards)) for k in keys.tolist()],
+                        dtype=np.int64)
+        for s in range(shards):
+            sel = dest == s
+            for name in names:
+                setattr(out[s], name, getattr(p, name)[sel])
+    return out
+
+
+def pack_checkpoint(meta: Mapping[str, Any], state: bytes) -> bytes:
+    """A checkpoint record: JSON header line, then the state, compressed (zlib, fast level)."""
+    head = json.dumps({**meta, "version": CHECKPOINT_VERSION}, sort_keys=True).encode()
+    return zlib.compress(head + b"\n" + state, 1)
+
+
+def unpack_checkpoint(data: bytes) -> tuple[dict[str, Any], bytes]:
+    raw = zlib.decompress(data)
+    head, _, state = raw.partition(b"\n")
+    meta = json.loads(head)
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint version {meta.get('version')}, expected {CHECKPOINT_VERSION}")
+    return meta, state
+
+
+# --------------------------------------------------------------------------- feature stage
+
+
+@dataclass
+class Rejected:
+    """A message of the batch that goes to the dead-letter topic."""
+
+    index: int
+    reason: str
+    message: str
+
+
+@dataclass
+class FeatureResult:
+    """What one batch of one feed partition produced."""
+
+    messages: list[PartialsMessage] = field(default_factory=list)
+    """One per detection shard (empty partials still carry the closed boundary)."""
+    rejected: list[Rejected] = field(default_factory=list)
+    records: int = 0
+    late: int = 0
+    closed_ms: int = NONE
+
+
+class FeaturePartition:
+    """The feature engine of one feed partition, and its decode/validate step."""
+
+    def __init__(self, topic: str, partition: int, source: int, geography: Any,
+                 shards: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.source = source
+        self.kind = KIND_OF_TOPIC[topic]
+        self.engine: Engine = engine_for(self.kind, geography)
+        self.shards = shards
+        self.ended = False
+        self.reported = NONE  # closed boundary last reported to the shards
+
+    def process(self, values: Sequence[bytes]) -> FeatureResult:
+        out = FeatureResult()
+        batch = decode_batch(values, self.kind)
+        out.rejected = [Rejected(i, r.reason.value, r.message) for i, r in batch.rejections]
+        records = batch.records
+        if len(records):
+            check = validate_batch(records, self.kind)
+            if not check.ok.all():
+                kept = batch.kept_index(len(values))
+                for j in np.flatnonzero(~check.ok).tolist():
+                    out.rejected.append(Rejected(int(kept[j]), str(check.reasons[j]),
+                                                 f"canonical record failed {check.reasons[j]}"))
+                out.rejected.sort(key=lambda r: r.index)
+                records = records[check.ok]
+        late_before = self.engine.stats.get("late", 0)
+        partials = self.engine.process(records) if len(records) else None
+        out.records = len(records)
+        out.late = self.engine.stats.get("late", 0) - late_before
+        return self._report(partials, out)
+
+    def end_of_feed(self, topic_max_ms: int) -> FeatureResult:
+        """Close every interval up to the one holding ``topic_max_ms`` (the backtest's
+        end-of-file flush of this kind), then count as closed for ever."""
+        step = self.engine.config.window.interval_ms
+        partials = self.engine.flush(int(floor_to(topic_max_ms, step)) + step)
+        self.ended = True
+        return self._report(partials, FeatureResult())
+
+    @property
+    def closed_ms(self) -> int:
+        return END_OF_FEED if self.ended else self.engine.clock.closed
+
+    def _report(self, partials: Partials | None, out: FeatureResult) -> FeatureResult:
+        out.closed_ms = closed = self.closed_ms
+        if (partials is None or len(partials) == 0) and closed == self.reported:
+            return out  # nothing new for the shards
+        parts = split_partials(partials if partials is not None else Partials(), self.shards)
+        out.messages = [PartialsMessage(self.source, closed, p) for p in parts]
+        self.reported = closed
+        return out
+
+    def snapshot(self) -> bytes:
+        meta = {"ended": self.ended, "reported": self.reported}
+        return save_npz({"engine": np.frombuffer(self.engine.snapshot(), np.uint8)}, meta)
+
+    def restore(self, data: bytes) -> None:
+        arrays, meta = load_npz(data)
+        self.engine.restore(arrays["engine"].tobytes())
+        self.ended = bool(meta["ended"])
+        self.reported = int(meta["reported"])
+
+
+# --------------------------------------------------------------------------- detection stage
+
+
+class DetectShard:
+    """Combiner + detection stage + publication ledger of one detection partition."""
+
+    def __init__(self, config: PipelineConfig, layout: SourceLayout) -> None:
+        self.config = config
+        self.layout = layout
+        self.combiner = PartialsCombiner(layout.n)
+        self.stage = DetectionStage(config)
+        self.published: dict[str, float] = {}  # alert key -> event time of the last published
+
+    def add(self, msg: PartialsMessage) -> tuple[FeaturePoints, StageOutput]:
+        """One source's message; the points released and what the detectors made of them."""
+        points = self.combiner.add(msg.source, msg.partials, msg.closed_ms)
+        out = self.stage.process(points)
+        wm = self.combiner.watermark
+        if wm >= END_OF_FEED:
+            out = out + self.stage.flush()
+        elif wm != NONE:
+            out = out + self.stage.flush(until_s=wm / 1000.0)
+        return points, out
+
+    @property
+    def watermark_ms(self) -> int:
+        return self.combiner.watermark
+
+    def fresh(self, alerts: Sequence[Alert]) -> list[Alert]:
+        """The transitions not yet published (newer than the last one of their key);
+        marks them published."""
+        out = []
+        for a in alerts:
+            if a.ts > self.published.get(a.key, -np.inf):
+                self.published[a.key] = a.ts
+                out.append(a)
+        return out
+
+    def remember(self, key: str, ts: float) -> None:
+        """A transition found on the alerts topic (published before a restart)."""
+        self.published[key] = max(self.published.get(key, -np.inf), ts)
+
+    def snapshot(self) -> bytes:
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "combiner": np.frombuffer(self.combiner.snapshot(), np.uint8),
+            "stage": np.frombuffer(self.stage.snapshot(), np.uint8),
+        }
+        return save_npz(arrays, {"published": self.published, "sources": self.layout.as_dict()})
+
+    def restore(self, data: bytes) -> None:
+        arrays, meta = load_npz(data)
+        if meta["sources"] != self.layout.as_dict():
+            raise ValueError(
+                f"checkpoint was taken with feed partitions {meta['sources']}, "
+                f"not {self.layout.as_dict()}"
+            )
+        self.combiner.restore(arrays["combiner"].tobytes())
+        self.stage.restore(arrays["stage"].tobytes())
+        for k, v in meta["published"].items():
+            self.remember(k, float(v))
