@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from aiokafka.partitioner import DefaultPartitioner
 
+from streams.features import Geofence
 from streams.feeds.codec import encode_array, keys_of_array
 from streams.pipeline import Alert, PipelineConfig
 from streams.worker.stages import (
@@ -58,13 +59,14 @@ def run_partitioned(
     """Feed arrays (short topic name -> canonical array in event-time order) through the
     feature partitions and detection shards; end with the end-of-feed markers."""
     layout = SourceLayout({t: partitions for t in FEED_TOPICS})
+    fence = Geofence(geography)
     parts: list[tuple[FeaturePartition, npt.NDArray[Any]]] = []
     for topic in FEED_TOPICS:
         arr = feeds.get(topic)
         split = (partition_array(arr, topic, partitions) if arr is not None
                  else [None] * partitions)
         for p, sub in enumerate(split):
-            fp = FeaturePartition(topic, p, layout.index(topic, p), geography, shards)
+            fp = FeaturePartition(topic, p, layout.index(topic, p), fence, shards)
             parts.append((fp, sub if sub is not None else np.empty(0)))
     shard_objs = [DetectShard(config, layout) for _ in range(shards)]
     run = LocalRun()

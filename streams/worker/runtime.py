@@ -40,6 +40,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from streams.alerting import AlertmanagerSender
+from streams.features import Geofence
 from streams.geo import Geography, load_geography
 from streams.metrics import (
     ALERTS_PUBLISHED,
@@ -122,6 +123,7 @@ class WorkerRuntime:
     def __init__(self, settings: Settings, *, send_alerts: bool = True) -> None:
         self.settings = s = settings
         self.geo = load_geography(s.geography_file)
+        self.fence = Geofence(self.geo)  # built once, shared by the vessel engines
         self.config = pipeline_config(s, self.geo)
         self.group = f"{s.worker_id}.pipeline"
         self.feed_topics = {s.topic(t): t for t in FEED_TOPICS}
@@ -313,9 +315,8 @@ class WorkerRuntime:
 
     # ------------------------------------------------------------------ checkpoints
 
-    @staticmethod
-    def _checkpoint_key(stage: str, tp: TopicPartition) -> bytes:
-        return f"{stage}|{tp.topic}|{tp.partition}".encode()
+    def _checkpoint_key(self, stage: str, tp: TopicPartition) -> bytes:
+        return f"{self.group}|{stage}|{tp.topic}|{tp.partition}".encode()
 
     async def checkpoint(self, tps: list[TopicPartition]) -> None:
         """State + next offset of each partition in ``tps``, after all outputs are acked."""
@@ -398,7 +399,7 @@ class WorkerRuntime:
                 short = self.feed_topics[tp.topic]
                 state = FeaturePartition(short, tp.partition,
                                          self.layout.index(short, tp.partition),
-                                         self.geo, self.shards)
+                                         self.fence, self.shards)
             offset = 0
             blob = saved.get(self._checkpoint_key(stage, tp))
             if blob is not None:

@@ -16,6 +16,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +176,138 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[int, int, bytes, by
         return sorted(out, key=lambda r: (r[0], r[1]))
     finally:
         consumer.close()
+
+
+# --------------------------------------------------------------------------- workers
+
+#: the San Pedro Bay scenario, cut to the months of the offshore queue's counting change
+SPB_START, SPB_END = "2021-08-01", "2021-12-31"
+FEED_NAMES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
+END_OF_FEED_S = 2**62 / 1000
+
+
+@pytest.fixture(scope="session")
+def spb_feed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+    """The simulated San Pedro Bay feed (the demo's, five months of it) and its labels."""
+    from streams.simulator import ScenarioOptions, TrackOptions, simulate
+
+    out = tmp_path_factory.mktemp("spb-feed")
+    simulate(out, "san-pedro-bay-2021", ScenarioOptions(seed=0, start=SPB_START, end=SPB_END),
+             track=TrackOptions(cadence_s=1800))
+    return [out / n for n in FEED_NAMES], out / "labels.json"
+
+
+Transition = tuple[str, str, float, str]
+
+
+@pytest.fixture(scope="session")
+def spb_backtest(spb_feed: tuple[list[Path], Path]) -> list[Transition]:
+    """The alert transitions ``berthwatch backtest`` finds on the same feed, in order."""
+    from streams.backtest import load_labels, run_backtest
+
+    paths, labels = spb_feed
+    result = run_backtest(paths, load_labels(labels))
+    out = [(a.key, a.state, a.ts, a.severity) for a in result.output.alerts]
+    assert len(out) >= 20, "the scenario should raise a fair number of alerts"
+    return out
+
+
+def deployment(name: str, labels: Path, **extra: str) -> dict[str, str]:
+    """Environment of a fresh deployment on the test stack: own topics, own group."""
+    import uuid
+
+    tag = f"{name}-{uuid.uuid4().hex[:6]}"
+    env = {"BERTHWATCH_TOPIC_PREFIX": f"{tag}.", "BERTHWATCH_WORKER_ID": tag,
+           "BERTHWATCH_METHODOLOGY_CHANGES_FILE": str(labels),
+           "BERTHWATCH_CHECKPOINT_INTERVAL_SECONDS": "1", **extra}
+    run_cli("topics", "create", env=env)
+    return env
+
+
+def scrape(worker: Worker) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The worker's /metrics as {(name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(worker.metrics()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def metric(worker: Worker, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none)."""
+    try:
+        samples = scrape(worker)
+    except OSError:
+        return 0.0
+    return sum(v for (n, lab), v in samples.items()
+               if n == name and all((k, x) in lab for k, x in labels.items()))
+
+
+def published(settings: Settings, env: dict[str, str]) -> list[Transition]:
+    """Every alert transition on the deployment's alerts topic (per key in order)."""
+    topic = f"{env['BERTHWATCH_TOPIC_PREFIX']}alerts"
+    out = []
+    for _p, _o, _k, value, _ts, _h in read_topic(settings, topic):
+        d = json.loads(value)
+        out.append((d["key"], d["state"], float(d["ts"]), d["severity"]))
+    return out
+
+
+def wait_detected_to_end(workers: list[Worker], timeout: float = 400) -> Worker:
+    """Wait until a worker's detection stage has closed the feed (end-of-feed markers
+    from every feed partition) and checkpointed after that; returns that worker."""
+    def done() -> Worker | None:
+        for w in workers:
+            if w.proc.poll() is None and metric(
+                    w, "berthwatch_watermark_seconds", stage="detect") >= END_OF_FEED_S:
+                return w
+        return None
+
+    return eventually(done, timeout, interval=1.0)  # type: ignore[no-any-return]
+
+
+def wait_published(settings: Settings, env: dict[str, str], expected: int,
+                   timeout: float = 60) -> list[Transition]:
+    """The alerts topic once it holds ``expected`` records and nothing more arrives."""
+    eventually(lambda: len(published(settings, env)) >= expected, timeout, interval=1.0)
+    time.sleep(3)  # anything doubled would arrive now
+    return published(settings, env)
+
+
+@dataclass
+class Replayed:
+    """A deployment whose worker read the San Pedro Bay feed to its end (still running)."""
+
+    env: dict[str, str]
+    worker: Worker
+    alerts: list[Transition]
+    replay_output: str
+
+
+@pytest.fixture(scope="session")
+def spb_replayed(stack: Settings, spb_feed: tuple[list[Path], Path],
+                 spb_backtest: list[Transition],
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replayed]:
+    """One worker on the scraped port; the feed replayed through it, plus one malformed
+    message (so the dead-letter series exist), to the end-of-feed markers."""
+    from kafka import KafkaProducer
+
+    paths, labels = spb_feed
+    env = deployment("spb", labels)
+    logs = tmp_path_factory.mktemp("spb-worker")
+    worker = Worker(logs / "worker.log", stack.worker_web_port, env)
+    try:
+        worker.wait_ready()
+        producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+        producer.send(f"{env['BERTHWATCH_TOPIC_PREFIX']}positions", key=b"366000000",
+                      value=b"not a canonical record", timestamp_ms=1_627_776_000_000)
+        producer.flush()
+        producer.close()
+        result = run_cli("replay", *map(str, paths), env=env, timeout=300)
+        wait_detected_to_end([worker])
+        alerts = wait_published(stack, env, len(spb_backtest))
+        yield Replayed(env, worker, alerts, result.stdout)
+    finally:
+        worker.stop()

@@ -1,0 +1,152 @@
+"""The streaming workers on the real broker and Alertmanager.
+
+The San Pedro Bay scenario (five months of the bundled feed, with the 2021-11-16
+counting change) is replayed into Kafka and read by ``berthwatch worker``
+processes. Their alerts topic must hold exactly the transitions the in-process
+``berthwatch backtest`` finds on the same files: with one worker, after a worker
+is killed with SIGKILL halfway and another takes over, and with two workers
+splitting the partitions.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+from streams.settings import Settings
+from tests.integration.conftest import (
+    BERTHWATCH,
+    PROJECT_ROOT,
+    Replayed,
+    Transition,
+    Worker,
+    deployment,
+    eventually,
+    http_json,
+    metric,
+    prom_query,
+    read_topic,
+    wait_detected_to_end,
+    wait_published,
+)
+
+
+def _same_alerts(streamed: list[Transition], backtest: list[Transition]) -> None:
+    doubled = [t for t, n in Counter(streamed).items() if n > 1]
+    assert not doubled, f"published twice: {doubled[:5]}"
+    lost = sorted(set(backtest) - set(streamed))
+    extra = sorted(set(streamed) - set(backtest))
+    assert not lost and not extra, f"lost {lost[:5]}; not in the backtest {extra[:5]}"
+    # per alert key, the transitions come in the backtest's order (keys map to partitions)
+    for key in {t[0] for t in backtest}:
+        assert [t for t in streamed if t[0] == key] == [t for t in backtest if t[0] == key]
+
+
+def test_one_worker_publishes_exactly_the_backtests_alerts(
+        spb_replayed: Replayed, spb_backtest: list[Transition]) -> None:
+    _same_alerts(spb_replayed.alerts, spb_backtest)
+
+
+def test_the_worker_exports_port_metrics_that_prometheus_scrapes(
+        stack: Settings, spb_replayed: Replayed) -> None:
+    w = spb_replayed.worker
+    queue = metric(w, "berthwatch_vessels_waiting", port="san-pedro-bay")
+    assert queue > 55, "the end of 2021: the queue is far above the 55 anchorages"
+    assert metric(w, "berthwatch_boxes_on_terminal", port="USLAX", terminal="all") > 0
+    assert metric(w, "berthwatch_event_time_seconds", port="USLAX") >= 1_640_000_000
+    prefix = spb_replayed.env["BERTHWATCH_TOPIC_PREFIX"]
+    assert metric(w, "berthwatch_dead_letters_total", topic=f"{prefix}positions",
+                  reason="bad_length") == 1
+    firing = metric(w, "berthwatch_alert_active")
+    assert firing >= 1
+    got = eventually(lambda: prom_query(
+        stack, 'berthwatch_vessels_waiting{port="san-pedro-bay"}'), timeout=30)
+    assert abs(float(got[0]["value"][1]) - queue) < 1e-9
+
+
+def test_the_malformed_record_is_dead_lettered_with_its_reason(
+        stack: Settings, spb_replayed: Replayed) -> None:
+    prefix = spb_replayed.env["BERTHWATCH_TOPIC_PREFIX"]
+    letters = [r for r in read_topic(stack, f"{prefix}deadletter")
+               if r[5].get("source_topic") == f"{prefix}positions"]
+    assert len(letters) == 1
+    _p, _o, key, value, _ts, headers = letters[0]
+    assert (key, value) == (b"366000000", b"not a canonical record")
+    assert headers["error_class"] == "bad_length"
+    assert headers["source_offset"] == "0"
+
+
+def test_alerts_reach_alertmanager_with_event_time_and_a_dashboard_link(
+        stack: Settings, spb_replayed: Replayed) -> None:
+    firing_keys = {t[0] for t in spb_replayed.alerts if t[1] == "firing"}
+
+    def ours() -> list[dict[str, object]]:
+        alerts = http_json(f"{stack.am_url}/api/v2/alerts")
+        return [a for a in alerts if a["labels"].get("alert_key") in firing_keys]
+
+    got = eventually(ours, timeout=30)
+    a = got[0]
+    assert a["labels"]["alertname"].startswith("Berthwatch")
+    assert str(a["startsAt"]).startswith("2021-"), a["startsAt"]  # event time, not wall time
+    assert "/d/detector-drilldown?" in a["annotations"]["dashboard"]
+
+
+def _replay(paths: list[Path], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    import os
+
+    return subprocess.Popen([*BERTHWATCH, "replay", *map(str, paths)],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            env={**os.environ, **env}, cwd=PROJECT_ROOT)
+
+
+def test_kill_9_and_restart_loses_and_doubles_nothing(
+        stack: Settings, spb_feed: tuple[list[Path], Path], spb_backtest: list[Transition],
+        tmp_path: Path) -> None:
+    paths, labels = spb_feed
+    env = deployment("kill", labels)
+    first = Worker(tmp_path / "first.log", 16068, env)
+    second: Worker | None = None
+    try:
+        first.wait_ready()
+        replay = _replay(paths, env, tmp_path / "replay.log")
+        # kill it once it has checkpointed and is well into the feed
+        eventually(lambda: metric(first, "berthwatch_checkpoints_total", stage="detect") >= 2
+                   and metric(first, "berthwatch_records_in_total") > 300_000, timeout=300)
+        first.stop(signal.SIGKILL)
+        assert first.proc.returncode == -signal.SIGKILL
+        assert replay.wait(300) == 0, (tmp_path / "replay.log").read_text()[-2000:]
+        second = Worker(tmp_path / "second.log", 16069, env)
+        second.wait_ready()
+        wait_detected_to_end([second])
+        _same_alerts(wait_published(stack, env, len(spb_backtest)), spb_backtest)
+        log = second.log.read_text()
+        assert "(checkpoint)" in log, "the second worker must start from the checkpoints"
+    finally:
+        first.stop(signal.SIGKILL)
+        if second is not None:
+            second.stop()
+
+
+def test_two_workers_split_the_partitions_and_publish_what_one_does(
+        stack: Settings, spb_feed: tuple[list[Path], Path], spb_backtest: list[Transition],
+        tmp_path: Path) -> None:
+    paths, labels = spb_feed
+    env = deployment("pair", labels)
+    workers = [Worker(tmp_path / f"w{i}.log", 16070 + i, env) for i in range(2)]
+    try:
+        for w in workers:
+            w.wait_ready()
+        # both own feed partitions before the replay starts
+        eventually(lambda: all(metric(w, "berthwatch_assigned_partitions") > 0
+                               for w in workers), timeout=60)
+        replay = _replay(paths, env, tmp_path / "replay.log")
+        assert replay.wait(300) == 0, (tmp_path / "replay.log").read_text()[-2000:]
+        wait_detected_to_end(workers)
+        _same_alerts(wait_published(stack, env, len(spb_backtest)), spb_backtest)
+        for w in workers:
+            assert metric(w, "berthwatch_records_in_total") > 0, f"{w.log} read nothing"
+    finally:
+        for w in workers:
+            w.stop()
