@@ -53,6 +53,7 @@ _DWELL = {
     "dwell_rail_p50": ("rail", "0.5"), "dwell_rail_p90": ("rail", "0.9"),
 }  # fmt: skip
 _CONTAINER_FAMILIES = {"boxes_on_terminal", "past_truck_limit", "past_rail_limit", *_DWELL}
+_TRACKED = _VESSEL_FAMILIES | _CONTAINER_FAMILIES
 
 
 def is_item(key: str) -> bool:
@@ -97,7 +98,12 @@ class Exporter:
     # -- feature points
 
     def points(self, points: FeaturePoints) -> None:
-        for key, (end, value) in _latest(points).items():
+        if len(points.end_s):
+            self._event_time(points)
+        # NaN is "no ship berthed, no box left this hour": keep the last known value
+        known = ~np.isnan(points.value)
+        finite = FeaturePoints(points.key[known], points.end_s[known], points.value[known])
+        for key, (_end, value) in _latest(finite).items():
             parts = key.split("|")
             fam, rest = parts[0], parts[1:]
             if is_item(key):
@@ -107,12 +113,6 @@ class Exporter:
                     ITEM_DAYS_OF_SUPPLY.labels(rest[0], rest[1]).set(value)
                 continue
             port = rest[0] if rest else ""
-            tracked = fam in _VESSEL_FAMILIES or fam in _CONTAINER_FAMILIES
-            if tracked and end > self.event_time.get(port, 0):
-                self.event_time[port] = end
-                EVENT_TIME.labels(port).set(end)
-            if math.isnan(value):
-                continue  # "no ship berthed this hour": keep the last known value
             SERIES_VALUE.labels(key).set(value)
             terminal = rest[1] if len(rest) > 1 else "all"
             if fam == "vessels_waiting":
@@ -134,6 +134,17 @@ class Exporter:
                 DAYS_OF_SUPPLY.labels(port, "0.1" if fam.endswith("p10") else "0.5").set(value)
             elif fam == "below_limit":
                 ITEMS_BELOW_LIMIT.labels(port).set(value)
+
+    def _event_time(self, points: FeaturePoints) -> None:
+        """Newest interval end per port or region, from its vessel and container series."""
+        for key, (end, _value) in _latest(points).items():
+            parts = key.split("|")
+            if len(parts) < 2 or parts[0] not in _TRACKED:
+                continue
+            port = parts[1]
+            if end > self.event_time.get(port, 0):
+                self.event_time[port] = end
+                EVENT_TIME.labels(port).set(end)
 
     # -- detector scores
 

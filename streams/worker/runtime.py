@@ -415,6 +415,10 @@ class WorkerRuntime:
                     ledger = await self._read_compacted(self.alerts_topic)
                 self._rebuild_ledger(state, tp.partition, ledger)
             self.owned[tp] = _Owned(stage, state, offset)
+            # zero-valued series from the start, so rates read 0 rather than "no data"
+            RECORDS_IN.labels(tp.topic)
+            if stage == "features":
+                LATE_RECORDS.labels(tp.topic)
             self.consumer.seek(tp, offset)
             log.info("assigned %s[%d] from offset %d (%s)", tp.topic, tp.partition, offset,
                      "checkpoint" if blob is not None else "beginning")
