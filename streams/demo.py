@@ -1,12 +1,14 @@
-"""``berthwatch demo``: the whole path on the local stack, with the bundled simulated feed.
+"""``berthwatch demo``: the whole pipeline on the local stack, with the bundled simulated feed.
 
-1. brings the local stack up (Kafka, Prometheus, Alertmanager) and creates the topics;
+1. brings the local stack up (Kafka, Prometheus, Alertmanager) and creates the
+   demo's topics afresh (a demo always starts from empty topics);
 2. generates the bundled feed with the simulator (San Pedro Bay, autumn 2020 to
    spring 2022, calibrated to published figures), once, into the stack folder;
-3. starts a worker in the background;
-4. replays the feed into Kafka in event time;
-5. waits until the worker has read it all, then says what it saw (from Prometheus
-   and Alertmanager, the way an operator would look) and where to look.
+3. starts a worker in the background (features, detection, alerts);
+4. replays the feed into Kafka in event time and prints every alert transition
+   as the worker publishes it, with its event time;
+5. waits until the worker has closed the whole feed, then says what it saw (from
+   Prometheus and Alertmanager, the way an operator would look) and where to look.
 
 The stack and the worker keep running afterwards; ``berthwatch stack down``
 (or ``make stop``) stops them all.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import urllib.parse
 import urllib.request
@@ -32,6 +35,7 @@ from streams.replay import ReplayStats, options_from_settings, replay
 from streams.settings import Settings
 from streams.simulator import ScenarioOptions, TrackOptions, simulate
 from streams.topics import create_topics
+from streams.worker.stages import END_OF_FEED
 
 FEED_FILES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
 DEMO_CADENCE = 1800  # seconds between AIS reports: a smaller bundled feed, same story
@@ -65,62 +69,157 @@ def ensure_feed(settings: Settings, say: Callable[[str], None]) -> list[Path]:
     return files
 
 
-def _records_read(settings: Settings, port: int) -> float:
+def worker_metric(settings: Settings, port: int, name: str, **labels: str) -> float | None:
+    """Sum of a metric's samples (with these labels) on a worker's /metrics; None if down."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         with urllib.request.urlopen(f"http://{settings.host}:{port}/metrics", timeout=2) as r:
             text = r.read().decode()
     except OSError:
-        return 0.0
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("berthwatch_records_in_total{") and settings.topic("positions") in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+        return None
+    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def reset_topics(settings: Settings, say: Callable[[str], None]) -> None:
+    """Delete and create the demo's topics, so a second demo replays onto empty ones."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from streams.topics import topic_specs
+
+    names = [settings.topic(t.short) for t in topic_specs(settings)]
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        present = [n for n in names if n in set(admin.list_topics())]
+        if present:
+            admin.delete_topics(present, timeout_ms=30_000)
+            deadline = time.monotonic() + 60
+            while set(present) & set(admin.list_topics()) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            say(f"deleted the {len(present)} topics of an earlier demo")
+    except KafkaError as e:
+        raise DemoError(f"cannot reset the demo topics: {e}") from None
+    finally:
+        admin.close()
+    for _ in range(30):  # the broker may still be forgetting the deleted topics
+        try:
+            created, _ = create_topics(settings)
+            say(f"created {len(created)} topics")
+            return
+        except KafkaError:
+            time.sleep(1)
+    raise DemoError("cannot create the demo topics: see the Kafka log in the stack folder")
 
 
 def run_demo(settings: Settings, console: Console) -> None:
-    say = console.print
-    stack.up(settings, report=say)
-    created, _ = create_topics(settings)
-    if created:
-        say(f"created {len(created)} topics")
-    files = ensure_feed(settings, say)
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True)  # one line per alert, also in a log file
 
+    stack.up(settings, report=say)
+    files = ensure_feed(settings, say)
     worker = stack.Worker(settings, 1)
+    if worker.stop():
+        say("stopped the worker of an earlier demo")
+    reset_topics(settings, say)
+    # the scenario's counting change (2021-11-16) re-baselines, it is not an alert
+    os.environ.setdefault("BERTHWATCH_METHODOLOGY_CHANGES_FILE",
+                          str(feed_dir(settings) / "labels.json"))
     if worker.start():
         say(f"starting worker-1 (metrics on {worker.address}, log {worker.log_file})")
     worker.wait_ready(settings.start_timeout * 2)
-
-    say("replaying the bundled feed into Kafka (as fast as the broker takes it)")
-    options = options_from_settings(settings)
     t0 = time.monotonic()
+    shown = asyncio.run(_replay_and_watch(settings, files, worker, say))
+    time.sleep(3 * _seconds(settings.scrape_interval))  # let Prometheus scrape the last values
+    say(f"end to end in {time.monotonic() - t0:.0f}s; {shown} alert transitions")
+    report(settings, console)
+
+
+async def _replay_and_watch(settings: Settings, files: list[Path], worker: stack.Worker,
+                            say: Callable[[str], None]) -> int:
+    """Replay the feed while printing alerts as they arrive; return once the worker closed
+    the whole feed (its detection watermark reached the end-of-feed markers)."""
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch_alerts(settings, say, stop))
+    say("replaying the bundled feed into Kafka (as fast as the broker takes it); "
+        "alerts are printed as the worker raises them, event time first")
     last = [0.0]
 
     def progress(_bytes: int, records: int, ts_ms: int | None) -> None:
-        if time.monotonic() - last[0] > 5 and ts_ms:
+        if time.monotonic() - last[0] > 10 and ts_ms:
             last[0] = time.monotonic()
-            day = date.fromtimestamp(ts_ms / 1000)
-            say(f"  {records:,} records sent, event time {day}")
+            say(f"  [dim]replay: {records:,} records sent, event time "
+                f"{date.fromtimestamp(ts_ms / 1000)}[/dim]")
 
-    stats: ReplayStats = asyncio.run(replay(settings, files, options, progress))
-    for line in stats.summary():
-        say("  " + line)
-    say(f"  plot: {stats.plot(settings.stack_dir / 'replay' / 'demo.png')}")
+    try:
+        stats: ReplayStats = await replay(settings, files, options_from_settings(settings),
+                                          progress)
+        for line in stats.summary():
+            say("  [dim]" + line + "[/dim]")
+        say(f"  plot: {stats.plot(settings.stack_dir / 'replay' / 'demo.png')}")
+        say("replay done; the worker is still working through it")
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            mark = worker_metric(settings, worker.port, "berthwatch_watermark_seconds",
+                                 stage="detect")
+            if mark is not None and mark >= END_OF_FEED / 1000:
+                break
+            if worker.pid() is None:
+                raise DemoError(f"worker-1 stopped; see {worker.log_file}")
+            await asyncio.sleep(2)
+        else:
+            raise DemoError(f"worker-1 did not finish the feed in 30 min; see {worker.log_file}")
+        await asyncio.sleep(3)  # the last transitions are on their way
+    finally:
+        stop.set()
+    return await watcher
 
-    positions = stats.sent.get(settings.topic("positions"), 0)
-    say(f"waiting for worker-1 to read {positions:,} positions")
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        seen = _records_read(settings, worker.port)
-        if seen >= positions:
-            break
-        time.sleep(2)
-    else:
-        raise DemoError(f"worker-1 read only {seen:,.0f} of {positions:,} positions in 30 min; "
-                        f"see {worker.log_file}")
-    time.sleep(3 * _seconds(settings.scrape_interval))  # let Prometheus scrape the last values
-    say(f"end to end in {time.monotonic() - t0:.0f}s")
-    report(settings, console)
+
+async def _watch_alerts(settings: Settings, say: Callable[[str], None],
+                        stop: asyncio.Event) -> int:
+    """Print each transition of the alerts topic as it arrives; return how many."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(settings.topic("alerts"),
+                                bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    shown = 0
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=500)
+            for msgs in batches.values():
+                for m in msgs:
+                    say(alert_line(json.loads(m.value)))
+                    shown += 1
+    finally:
+        await consumer.stop()
+    return shown
+
+
+def alert_line(t: dict[str, Any]) -> str:
+    """One short line per transition: event time, state, severity, name, series, numbers.
+
+    >>> alert_line({"ts_iso": "2020-11-07T04:00:00Z", "state": "firing", "severity": "warning",
+    ...             "name": "BerthwatchQueueBuilding", "series": "vessels_waiting|USLAX",
+    ...             "value": 7.0, "expected": 2.8, "limit": 24.0, "eta_seconds": 86400.0 * 12})
+    '  2020-11-07 04:00 [red]firing  [/red] warning  BerthwatchQueueBuilding vessels_waiting|USLAX 7 (baseline 2.8, limit 24, reached in 12 d)'
+    """
+    colour = "red" if t["state"] == "firing" else "green"
+    when = str(t.get("ts_iso", ""))[:16].replace("T", " ")
+    nums = []
+    if t.get("expected") is not None:
+        nums.append(f"baseline {t['expected']:.3g}")
+    if t.get("limit") is not None:
+        nums.append(f"limit {t['limit']:.3g}")
+    eta = t.get("eta_seconds")
+    if t["state"] == "firing" and eta is not None and eta > 0:
+        nums.append(f"reached in {eta / 86400:.0f} d")
+    value = f" {t['value']:.3g}" if t.get("value") is not None else ""
+    extra = f" ({', '.join(nums)})" if nums else ""
+    return (f"  {when} [{colour}]{t['state']:8}[/{colour}] {t['severity']:8} "
+            f"{t.get('name', '')} {t['series']}{value}{extra}")
 
 
 def _seconds(duration: str) -> float:
@@ -145,42 +244,54 @@ def alert_history(settings: Settings) -> list[dict[str, Any]]:
         out = [json.loads(m.value) for m in consumer]
     finally:
         consumer.close()
-    return sorted(out, key=lambda t: t["ends_at"] if t["state"] == "resolved" else t["starts_at"])
+    return sorted(out, key=lambda t: float(t["ts"]))
+
+
+def _by_port(prom: str, expr: str) -> dict[str, str]:
+    result = _get(f"{prom}/api/v1/query", {"query": expr})["data"]["result"]
+    return {r["metric"].get("port", "?"): r["value"][1] for r in result}
 
 
 def report(settings: Settings, console: Console) -> None:
     """What the operator would see now, and where to look."""
     prom, am = settings.prom_url, settings.am_url
     table = Table(title="what berthwatch saw (from Prometheus)")
-    for col in ("port", "vessels at anchor: peak during the replay", "latest", "latest event time"):
+    for col in ("port or region", "ships waiting: peak", "latest", "disruption index",
+                "latest event time"):
         table.add_column(col)
-    waiting = _get(f"{prom}/api/v1/query", {"query": "berthwatch_vessels_waiting"})
-    peaks = {r["metric"]["port"]: r["value"][1] for r in _get(
-        f"{prom}/api/v1/query", {"query": "max_over_time(berthwatch_vessels_waiting[2h])"}
-    )["data"]["result"]}
-    times = {r["metric"]["port"]: float(r["value"][1]) for r in
-             _get(f"{prom}/api/v1/query", {"query": "berthwatch_event_time_seconds"})
-             ["data"]["result"]}
-    for r in sorted(waiting["data"]["result"], key=lambda r: r["metric"].get("port", "")):
-        port = r["metric"].get("port", "?")
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(times[port])) if port in times else "-"
-        table.add_row(port, peaks.get(port, "-"), r["value"][1], when)
+    waiting = _by_port(prom, "max by (port) (berthwatch_vessels_waiting)")
+    peaks = _by_port(prom, "max by (port) (max_over_time(berthwatch_vessels_waiting[1h]))")
+    index = _by_port(prom, "max by (port) (berthwatch_disruption_index)")
+    times = _by_port(prom, "max by (port) (berthwatch_event_time_seconds)")
+    for port in sorted(waiting):
+        when = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(times[port])))
+                if port in times else "-")
+        idx = f"{float(index[port]):.1f}" if port in index else "-"
+        table.add_row(port, peaks.get(port, "-"), waiting[port], idx, when)
     console.print(table)
     transitions = alert_history(settings)
-    console.print(f"alert transitions in {settings.topic('alerts')}: {len(transitions)}")
-    for t in transitions:
-        when = t["ends_at"] if t["state"] == "resolved" else t["starts_at"]
-        console.print(f"  {when}  {t['state']:8} [{t['severity']}] {t['summary']}")
+    firing = [t for t in transitions if t["state"] == "firing"]
+    kinds: dict[str, int] = {}
+    for t in firing:
+        kinds[t.get("name", t["detector"])] = kinds.get(t.get("name", t["detector"]), 0) + 1
+    console.print(f"alert transitions in {settings.topic('alerts')}: {len(transitions)} "
+                  f"({len(firing)} firing: " + ", ".join(f"{k} {n}" for k, n in
+                                                       sorted(kinds.items())) + ")")
+    queue = [t for t in firing if t["detector"] in ("queue_trend", "queue_level")]
+    if queue:
+        console.print("first queue warning: " + alert_line(queue[0]).strip())
     alerts = _get(f"{am}/api/v2/alerts")
     console.print(f"alerts active in Alertmanager now: {len(alerts)}")
-    for a in sorted(alerts, key=lambda a: a["startsAt"]):
-        console.print(f"  [{a['labels'].get('severity')}] {a['startsAt'][:16]} "
-                      f"{a['labels'].get('alertname')} {a['labels'].get('port', '')}: "
-                      f"{a['annotations'].get('summary', '')}")
+    for a in sorted(alerts, key=lambda a: a["startsAt"], reverse=True)[:10]:
+        console.print(f"  [{a['labels'].get('severity')}] since {a['startsAt'][:16]} "
+                      f"{a['labels'].get('alertname')} {a['labels'].get('series', '')}")
     console.print("where to look:")
     console.print(f"  Prometheus    {prom}/graph?g0.expr=berthwatch_vessels_waiting")
     console.print(f"  Alertmanager  {am}/#/alerts")
     console.print(f"  worker        http://{settings.host}:{settings.worker_web_port}/metrics")
-    console.print(f"  feed and labels  {feed_dir(settings)}")
+    console.print("  dashboards    berthwatch dashboards preview --out preview --since 30m "
+                  "--event-time   (PNG + index.html)")
+    console.print(f"  feed, labels  {feed_dir(settings)}")
+    console.print(f"  replay plot   {settings.stack_dir / 'replay' / 'demo.png'}")
     console.print("  Grafana: `docker compose -f deploy/compose.yaml up` where containers run")
     console.print("stop everything with `make stop` (berthwatch stack down)")

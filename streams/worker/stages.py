@@ -30,6 +30,7 @@ its file, and from then on the source counts as closed for every interval.
 from __future__ import annotations
 
 import json
+import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,21 +115,32 @@ class PartialsMessage:
     partials: Partials
 
     def encode(self) -> bytes:
-        arrays = {
-            name: getattr(self.partials, name) for names in _GROUPS.values() for name in names
-        }
-        meta = {"source": self.source, "closed": self.closed_ms,
-                "quantiles": self.partials.quantiles}
-        return save_npz(arrays, meta)
+        """A JSON header (source, closed boundary, quantiles, column dtypes and lengths),
+        then the raw column bytes: far cheaper than ``np.savez`` at thousands a second."""
+        cols = [getattr(self.partials, name) for names in _GROUPS.values() for name in names]
+        head = json.dumps({
+            "source": self.source, "closed": self.closed_ms,
+            "quantiles": self.partials.quantiles,
+            "cols": [[a.dtype.str, len(a)] for a in cols],
+        }).encode()  # fmt: skip
+        return b"".join([_HEAD.pack(len(head)), head,
+                         *(np.ascontiguousarray(a).tobytes() for a in cols)])
 
     @classmethod
     def decode(cls, data: bytes) -> PartialsMessage:
-        arrays, meta = load_npz(data)
-        p = Partials(quantiles={k: tuple(v) for k, v in meta["quantiles"].items()})
-        for names in _GROUPS.values():
-            for name in names:
-                setattr(p, name, arrays[name])
-        return cls(int(meta["source"]), int(meta["closed"]), p)
+        (n,) = _HEAD.unpack_from(data)
+        head = json.loads(data[_HEAD.size:_HEAD.size + n])
+        p = Partials(quantiles={k: tuple(v) for k, v in head["quantiles"].items()})
+        offset = _HEAD.size + n
+        names = [name for group in _GROUPS.values() for name in group]
+        for name, (dtype, count) in zip(names, head["cols"], strict=True):
+            dt = np.dtype(dtype)
+            setattr(p, name, np.frombuffer(data, dt, count, offset))
+            offset += dt.itemsize * count
+        return cls(int(head["source"]), int(head["closed"]), p)
+
+
+_HEAD = struct.Struct("<I")
 
 
 def split_partials(p: Partials, shards: int) -> list[Partials]:
