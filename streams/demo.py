@@ -201,10 +201,12 @@ async def _watch_alerts(settings: Settings, say: Callable[[str], None],
 def alert_line(t: dict[str, Any]) -> str:
     """One short line per transition: event time, state, severity, name, series, numbers.
 
-    >>> alert_line({"ts_iso": "2020-11-07T04:00:00Z", "state": "firing", "severity": "warning",
-    ...             "name": "BerthwatchQueueBuilding", "series": "vessels_waiting|USLAX",
-    ...             "value": 7.0, "expected": 2.8, "limit": 24.0, "eta_seconds": 86400.0 * 12})
-    '  2020-11-07 04:00 [red]firing  [/red] warning  BerthwatchQueueBuilding vessels_waiting|USLAX 7 (baseline 2.8, limit 24, reached in 12 d)'
+    >>> line = alert_line({"ts_iso": "2020-11-07T04:00:00Z", "state": "firing",
+    ...     "severity": "warning", "name": "BerthwatchQueueBuilding",
+    ...     "series": "vessels_waiting|USLAX", "value": 7.0, "expected": 2.8, "limit": 24.0,
+    ...     "eta_seconds": 86400.0 * 12})
+    >>> line.split("USLAX ")[1]
+    '7 (baseline 2.8, limit 24, reached in 12 d)'
     """
     colour = "red" if t["state"] == "firing" else "green"
     when = str(t.get("ts_iso", ""))[:16].replace("T", " ")

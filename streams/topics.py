@@ -53,7 +53,8 @@ def topic_specs(s: Settings) -> list[TopicSpec]:
         ),
         TopicSpec("alerts", "alert key", "alert transitions (latest per key)", n, compact),
         TopicSpec(
-            "checkpoints", "group|stage|topic|partition", "worker state + the input offsets it covers",
+            "checkpoints", "group|stage|topic|partition",
+            "worker state + the input offsets it covers",
             n, {**compact, "max.message.bytes": str(64 << 20), "segment.ms": "600000",
                 "min.cleanable.dirty.ratio": "0.1"},
         ),
