@@ -196,7 +196,11 @@ class SeriesRegistry:
         return r
 
     def rows(self, keys: list[str]) -> NDArray[np.int64]:
-        return np.fromiter((self.row(k) for k in keys), dtype=np.int64, count=len(keys))
+        index = self._index
+        found = [index.get(k, -1) for k in keys]  # the common case: every key known
+        if -1 in found:
+            found = [self.row(k) for k in keys]  # new keys get rows in first-seen order
+        return np.array(found, dtype=np.int64)
 
     def snapshot(self) -> bytes:
         return json.dumps(self.keys).encode()
