@@ -16,6 +16,7 @@ import pytest
 
 from streams.replay import ReplayOptions, replay
 from streams.settings import Settings
+from streams.topics import END_OF_FEED_HEADER
 from tests.integration.conftest import read_topic, run_cli
 
 FEEDS = ("positions", "vessels", "containers", "inventory")
@@ -46,11 +47,18 @@ def _create(prefix: str) -> dict[str, str]:
 
 
 def _contents(stack: Settings, prefix: str) -> dict[str, list[tuple[int, bytes, bytes, int]]]:
-    """What a consumer sees per feed topic: partition, key, value and event timestamp, in order."""
+    """What a consumer sees per feed topic: partition, key, value and event timestamp, in order
+    (end-of-feed markers included, as records with no key)."""
     return {
         name: [(p, k, v, ts) for p, _off, k, v, ts, _h in read_topic(stack, prefix + name)]
         for name in FEEDS
     }
+
+
+def _markers(stack: Settings, prefix: str, name: str) -> dict[int, int]:
+    """End-of-feed markers of a topic: partition -> the newest event time they carry."""
+    return {p: int(h[END_OF_FEED_HEADER]) for p, _o, _k, _v, _ts, h in
+            read_topic(stack, prefix + name) if END_OF_FEED_HEADER in h}
 
 
 def _write(path: Path, lines: list[str], gz: bool = False) -> Path:
@@ -72,6 +80,19 @@ def test_replay_speeds_leave_identical_topics(stack: Settings, shared_data: Path
     run_cli("replay", "--speed", "200", *files, env=_create(paced))
     a, b = _contents(stack, fast), _contents(stack, paced)
     assert a == b
+    # a complete replay ends with an end-of-feed marker in every partition of the feeds
+    # the workers read, carrying the topic's newest event time
+    newest = {"containers": 1452468900000, "inventory": 1452468840000}
+    for name in ("positions", "containers", "inventory"):
+        markers = _markers(stack, fast, name)
+        assert sorted(markers) == list(range(stack.topic_partitions))
+        records = [r for r in a[name] if r[1] is not None]
+        assert set(markers.values()) == {max(ts for *_, ts in records)}
+        assert len(a[name]) == len(records) + stack.topic_partitions
+        if name in newest:
+            assert set(markers.values()) == {newest[name]}
+        a[name] = records
+    assert not _markers(stack, fast, "vessels")
     assert len(a["positions"]) > 7000 and len(a["containers"]) == 3 and len(a["inventory"]) == 2
     # event time is the Kafka timestamp, not wall time
     assert min(ts for *_, ts in a["containers"]) == 1452468600000  # 2016-01-10T23:30:00Z
