@@ -145,6 +145,12 @@ def build() -> dict[str, Any]:
             "Worker scrapes", "1 while Prometheus scrapes the worker, 0 when it cannot.",
             [query('up{job="berthwatch-workers"}', "{{instance}}")],
             unit="none", width=8))
+        .with_panel(stat(
+            "Replay complete", "1 once the detection stage has processed every feed "
+            "partition up to its end-of-feed marker (the end of a replay); 0 while it "
+            "works through one.",
+            [query("max(berthwatch_feed_complete)", "complete", instant=True)],
+            unit="none", width=4, height=8))
     )
     return finish(board, [
         alert_annotation("Pipeline alerts", 'ALERTS{alertstate="firing", category="pipeline"}',

@@ -35,7 +35,6 @@ from streams.replay import ReplayStats, options_from_settings, replay
 from streams.settings import Settings
 from streams.simulator import ScenarioOptions, TrackOptions, simulate
 from streams.topics import create_topics
-from streams.worker.stages import END_OF_FEED
 
 FEED_FILES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
 DEMO_CADENCE = 1800  # seconds between AIS reports: a smaller bundled feed, same story
@@ -161,9 +160,7 @@ async def _replay_and_watch(settings: Settings, files: list[Path], worker: stack
         say("replay done; the worker is still working through it")
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
-            mark = worker_metric(settings, worker.port, "berthwatch_watermark_seconds",
-                                 stage="detect")
-            if mark is not None and mark >= END_OF_FEED / 1000:
+            if worker_metric(settings, worker.port, "berthwatch_feed_complete") == 1:
                 break
             if worker.pid() is None:
                 raise DemoError(f"worker-1 stopped; see {worker.log_file}")

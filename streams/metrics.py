@@ -61,6 +61,12 @@ WATERMARK = Gauge(
     ["stage"],
     registry=REGISTRY,
 )
+FEED_COMPLETE = Gauge(
+    "berthwatch_feed_complete",
+    "1 once every feed partition sent its end-of-feed marker and the detection stage "
+    "processed all of it (a replay is done); 0 before.",
+    registry=REGISTRY,
+)
 CHECKPOINT_TIME = Gauge(
     "berthwatch_checkpoint_timestamp_seconds",
     "Wall time of the stage's last checkpoint (Unix time); age = time() - this.",

@@ -306,9 +306,10 @@ def _render(plot: PanelPlot, path: Path, since: str) -> None:
     import matplotlib.pyplot as plt
 
     def when(seconds: np.ndarray) -> np.ndarray:
-        ms = np.where(np.isfinite(seconds), np.round(seconds * 1000), 0).astype("int64")
-        return np.where(np.isfinite(seconds), ms.astype("datetime64[ms]"),
-                        np.datetime64("NaT"))
+        # a date matplotlib can draw (years 1..9999), or NaT
+        ok = np.isfinite(seconds) & (np.abs(seconds) < 253_402_300_800)
+        ms = np.where(ok, np.round(seconds * 1000), 0).astype("int64")
+        return np.where(ok, ms.astype("datetime64[ms]"), np.datetime64("NaT"))
 
     panel = plot.panel
     defaults = panel.get("fieldConfig", {}).get("defaults", {})

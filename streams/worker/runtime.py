@@ -51,6 +51,7 @@ from streams.metrics import (
     CHECKPOINTS,
     CONSUMER_LAG,
     DEAD_LETTERS,
+    FEED_COMPLETE,
     LATE_RECORDS,
     LATENCY,
     PROCESSING_SECONDS,
@@ -253,10 +254,10 @@ class WorkerRuntime:
             run = []
             await self._emit(fp.end_of_feed(int(marker)))
         await self._feature_batch(tp, fp, run)
-        WATERMARK.labels("features").set(
-            min((o.state.closed_ms for o in self.owned.values()
-                 if isinstance(o.state, FeaturePartition)), default=0) / 1000.0
-        )
+        closed = [o.state.closed_ms for o in self.owned.values()
+                  if isinstance(o.state, FeaturePartition) and not o.state.ended]
+        if closed:
+            WATERMARK.labels("features").set(max(min(closed), 0) / 1000.0)
 
     async def _feature_batch(self, tp: TopicPartition, fp: FeaturePartition,
                              msgs: list[Any]) -> None:
@@ -302,6 +303,7 @@ class WorkerRuntime:
                 self.sender.submit([to_alertmanager(a, self.settings.grafana_url)
                                     for a in fresh])
         WATERMARK.labels("detect").set(max(shard.watermark_ms, 0) / 1000.0)
+        FEED_COMPLETE.set(1.0 if shard.complete else 0.0)
 
     def _lag(self) -> None:
         assert self.consumer is not None

@@ -291,7 +291,15 @@ class DetectShard:
 
     @property
     def watermark_ms(self) -> int:
-        return self.combiner.watermark
+        """Intervals ending at or before this are final (the end of the last interval
+        released once every feed ended)."""
+        wm = self.combiner.watermark
+        return self.combiner.emitted if wm >= END_OF_FEED else wm
+
+    @property
+    def complete(self) -> bool:
+        """Every feed partition sent its end-of-feed marker, and all of it is processed."""
+        return self.combiner.watermark >= END_OF_FEED
 
     def fresh(self, alerts: Sequence[Alert]) -> list[Alert]:
         """The transitions not yet published (newer than the last one of their key);

@@ -183,7 +183,6 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[int, int, bytes, by
 #: the San Pedro Bay scenario, cut to the months of the offshore queue's counting change
 SPB_START, SPB_END = "2021-08-01", "2021-12-31"
 FEED_NAMES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
-END_OF_FEED_S = 2**62 / 1000
 
 
 @pytest.fixture(scope="session")
@@ -260,8 +259,7 @@ def wait_detected_to_end(workers: list[Worker], timeout: float = 400) -> Worker:
     from every feed partition) and checkpointed after that; returns that worker."""
     def done() -> Worker | None:
         for w in workers:
-            if w.proc.poll() is None and metric(
-                    w, "berthwatch_watermark_seconds", stage="detect") >= END_OF_FEED_S:
+            if w.proc.poll() is None and metric(w, "berthwatch_feed_complete") == 1:
                 return w
         return None
 
