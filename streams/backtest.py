@@ -49,6 +49,7 @@ from detectors import CUSUM, EWMA, AlertPolicy, Severity
 from streams.features import (
     FeaturePoints,
     Partials,
+    concat_points,
     engine_for,
     merge_partials,
 )
@@ -376,13 +377,14 @@ def read_feeds(
     return out
 
 
-def compute_features(
+def features_by_clock(
     data: FeedData,
     geo: Geography,
     progress: Progress | None = None,
     chunk: int = 250_000,
-) -> FeaturePoints:
-    """Run the three feature engines over the arrays (event-time order) and merge."""
+) -> dict[int, FeaturePoints]:
+    """Run the three feature engines over the arrays (event-time order); their points per
+    interval length (the clock each detection stage runs on: hourly, daily)."""
     report = progress or (lambda _s, _f: None)
     engines: list[tuple[str, Any, NDArray[Any]]] = [
         (name, engine_for(kind, geo), data.of(kind, dtype))
@@ -392,19 +394,61 @@ def compute_features(
             ("inventory", Kind.INVENTORY, INVENTORY_DTYPE),
         )
     ]
-    partials: list[Partials] = []
+    partials: dict[int, list[Partials]] = {}
     total = sum(len(a) for _, _, a in engines) or 1
     done = 0
     for name, engine, arr in engines:
         if not len(arr):
             continue
+        clock = partials.setdefault(engine.config.window.interval_s, [])
         arr = arr[np.argsort(arr["ts_ms"], kind="stable")]
         for a in range(0, len(arr), chunk):
-            partials.append(engine.process(arr[a : a + chunk]))
+            clock.append(engine.process(arr[a : a + chunk]))
             done += min(chunk, len(arr) - a)
             report(f"features: {name}", done / total)
-        partials.append(engine.flush())
-    return merge_partials(partials)
+        clock.append(engine.flush())
+    return {interval: merge_partials(p) for interval, p in sorted(partials.items())}
+
+
+def compute_features(
+    data: FeedData,
+    geo: Geography,
+    progress: Progress | None = None,
+    chunk: int = 250_000,
+) -> FeaturePoints:
+    """Run the three feature engines over the arrays (event-time order) and merge."""
+    return concat_points(list(features_by_clock(data, geo, progress, chunk).values()))
+
+
+def detect(
+    by_clock: Mapping[int, FeaturePoints],
+    config: PipelineConfig,
+    progress: Progress | None = None,
+    batch_s: float = 7 * DAY,
+) -> StageOutput:
+    """One detection stage per clock, fed in batches of ``batch_s`` of event time, as the
+    workers' detection shards do: hourly series never wait for daily ones."""
+    report = progress or (lambda _s, _f: None)
+    out = StageOutput()
+    total = sum(len(p.end_s) for p in by_clock.values()) or 1
+    done = 0
+    for points in by_clock.values():
+        stage = DetectionStage(config)
+        end = points.end_s
+        if not len(end):
+            continue
+        edges = np.arange(float(end[0]), float(end[-1]) + batch_s, batch_s)
+        cuts = [*np.searchsorted(end, edges, side="left").tolist(), len(end)]
+        for i in range(len(cuts) - 1):
+            a, b = cuts[i], cuts[i + 1]
+            if b > a:
+                out = out + stage.process(
+                    FeaturePoints(points.key[a:b], points.end_s[a:b], points.value[a:b])
+                )
+            report("detecting", (done + b) / total)
+        out = out + stage.flush()
+        done += len(end)
+    return out
 
 
 # --------------------------------------------------------------------------- labels
@@ -769,23 +813,12 @@ def run_backtest(
     data = read_feeds(paths, lambda s, f: report(s, 0.3 * f))
     timings["read"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    points = compute_features(data, geo, lambda s, f: report(s, 0.3 + 0.3 * f))
+    by_clock = features_by_clock(data, geo, lambda s, f: report(s, 0.3 + 0.3 * f))
+    points = concat_points(list(by_clock.values()))
     timings["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    stage = DetectionStage(cfg)
-    out = StageOutput()
+    out = detect(by_clock, cfg, lambda s, f: report(s, 0.6 + 0.38 * f), batch_s)
     end = points.end_s
-    if len(end):
-        edges = np.arange(float(end[0]), float(end[-1]) + batch_s, batch_s)
-        cuts = [*np.searchsorted(end, edges, side="left").tolist(), len(end)]
-        for i in range(len(cuts) - 1):
-            a, b = cuts[i], cuts[i + 1]
-            if b > a:
-                out = out + stage.process(
-                    FeaturePoints(points.key[a:b], points.end_s[a:b], points.value[a:b])
-                )
-            report("detecting", 0.6 + 0.38 * b / len(end))
-        out = out + stage.flush()
     timings["detect"] = time.perf_counter() - t0
     start_s = float(labels.start) if labels and labels.start else float(end.min(initial=0))
     end_s = float(labels.end) if labels and labels.end else float(end.max(initial=0))

@@ -29,6 +29,7 @@ from streams.features.windows import (
     Partials,
     WindowConfig,
     concat_partials,
+    concat_points,
     merge_partials,
 )
 from streams.feeds.codec import Kind
@@ -46,8 +47,10 @@ __all__ = [
     "VesselFeatures",
     "WindowConfig",
     "concat_partials",
+    "concat_points",
     "days_of_supply",
     "engine_for",
+    "interval_of",
     "is_ship_mmsi",
     "merge_partials",
 ]
@@ -66,3 +69,13 @@ def engine_for(kind: Kind, geography: Any) -> Engine:
     if kind == Kind.INVENTORY:
         return InventoryFeatures(InventoryConfig())
     raise ValueError(f"no feature engine for {kind.name} records")
+
+
+def interval_of(kind: Kind) -> int:
+    """Interval length (s) of a kind's engine with its default configuration: the clock
+    its feature points tick on (an hour for vessels and containers, a day for inventory)."""
+    configs = {Kind.POSITION: VesselConfig, Kind.CONTAINER_EVENT: ContainerConfig,
+               Kind.INVENTORY: InventoryConfig}
+    if kind not in configs:
+        raise ValueError(f"no feature engine for {kind.name} records")
+    return int(configs[kind]().window.interval_s)

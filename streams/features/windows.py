@@ -47,6 +47,7 @@ __all__ = [
     "WindowConfig",
     "WindowedEngine",
     "concat_partials",
+    "concat_points",
     "floor_to",
     "merge_partials",
 ]
@@ -252,6 +253,18 @@ class FeaturePoints(NamedTuple):
                 self.key.tolist(), self.end_s.tolist(), self.value.tolist(), strict=True
             )
         }
+
+
+def concat_points(parts: list[FeaturePoints]) -> FeaturePoints:
+    """Points of several sources in one, sorted by interval end, then key."""
+    parts = [p for p in parts if len(p.key)]
+    if not parts:
+        return FeaturePoints(_empty_keys(), np.empty(0, np.int64), np.empty(0, np.float64))
+    key = np.concatenate([p.key for p in parts])
+    end = np.concatenate([p.end_s for p in parts])
+    val = np.concatenate([p.value for p in parts])
+    order = np.lexsort((key, end))
+    return FeaturePoints(key[order], end[order], val[order])
 
 
 def _empty_keys() -> Keys:

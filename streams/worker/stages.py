@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 from kafka.partitioner.default import murmur2
 
-from streams.features import Engine, FeaturePoints, Partials, engine_for
+from streams.features import Engine, FeaturePoints, Partials, engine_for, interval_of
 from streams.features._state import load_npz, save_npz
 from streams.features.combine import PartialsCombiner
 from streams.features.windows import NONE, floor_to
@@ -70,6 +70,19 @@ class SourceLayout:
             self._base[topic] = n
             n += count
         self.n = n
+
+    def topic_of(self, source: int) -> str:
+        for topic, count in self.partitions.items():
+            if self._base[topic] <= source < self._base[topic] + count:
+                return topic
+        raise ValueError(f"no source {source} in {self.partitions}")
+
+    def clocks(self) -> dict[int, list[int]]:
+        """Sources per interval length of their engines: the detection clocks."""
+        out: dict[int, list[int]] = {}
+        for source in range(self.n):
+            out.setdefault(interval_of(KIND_OF_TOPIC[self.topic_of(source)]), []).append(source)
+        return dict(sorted(out.items()))
 
     def index(self, topic: str, partition: int) -> int:
         if not 0 <= partition < self.partitions[topic]:
@@ -268,19 +281,15 @@ class FeaturePartition:
 # --------------------------------------------------------------------------- detection stage
 
 
-class DetectShard:
-    """Combiner + detection stage + publication ledger of one detection partition."""
+class _Clock:
+    """The sources of one interval length: their combiner and their detection stage."""
 
-    def __init__(self, config: PipelineConfig, layout: SourceLayout) -> None:
-        self.config = config
-        self.layout = layout
-        self.combiner = PartialsCombiner(layout.n)
+    def __init__(self, config: PipelineConfig, sources: int) -> None:
+        self.combiner = PartialsCombiner(sources)
         self.stage = DetectionStage(config)
-        self.published: dict[str, float] = {}  # alert key -> event time of the last published
 
-    def add(self, msg: PartialsMessage) -> tuple[FeaturePoints, StageOutput]:
-        """One source's message; the points released and what the detectors made of them."""
-        points = self.combiner.add(msg.source, msg.partials, msg.closed_ms)
+    def add(self, local: int, msg: PartialsMessage) -> tuple[FeaturePoints, StageOutput]:
+        points = self.combiner.add(local, msg.partials, msg.closed_ms)
         out = self.stage.process(points)
         wm = self.combiner.watermark
         if wm >= END_OF_FEED:
@@ -291,15 +300,43 @@ class DetectShard:
 
     @property
     def watermark_ms(self) -> int:
-        """Intervals ending at or before this are final (the end of the last interval
-        released once every feed ended)."""
         wm = self.combiner.watermark
         return self.combiner.emitted if wm >= END_OF_FEED else wm
+
+
+class DetectShard:
+    """Combiners + detection stages + publication ledger of one detection partition.
+
+    One combiner and stage per *clock* (interval length): vessel and container
+    series tick hourly, inventory series daily, and an hourly interval is decided
+    as soon as every vessel and container partition closed it, without waiting for
+    the day to end. ``berthwatch backtest`` runs one stage per clock the same way.
+    """
+
+    def __init__(self, config: PipelineConfig, layout: SourceLayout) -> None:
+        self.config = config
+        self.layout = layout
+        groups = layout.clocks()
+        self.clocks = {interval: _Clock(config, len(srcs)) for interval, srcs in groups.items()}
+        self.local = {src: (interval, i) for interval, srcs in groups.items()
+                      for i, src in enumerate(srcs)}
+        self.published: dict[str, float] = {}  # alert key -> event time of the last published
+
+    def add(self, msg: PartialsMessage) -> tuple[FeaturePoints, StageOutput]:
+        """One source's message; the points released and what the detectors made of them."""
+        interval, local = self.local[msg.source]
+        return self.clocks[interval].add(local, msg)
+
+    @property
+    def watermark_ms(self) -> int:
+        """Intervals ending at or before this are final on every clock (once a feed ended,
+        its clock counts with the end of the last interval it released)."""
+        return min((c.watermark_ms for c in self.clocks.values()), default=NONE)
 
     @property
     def complete(self) -> bool:
         """Every feed partition sent its end-of-feed marker, and all of it is processed."""
-        return self.combiner.watermark >= END_OF_FEED
+        return all(c.combiner.watermark >= END_OF_FEED for c in self.clocks.values())
 
     def fresh(self, alerts: Sequence[Alert]) -> list[Alert]:
         """The transitions not yet published (newer than the last one of their key);
@@ -316,10 +353,10 @@ class DetectShard:
         self.published[key] = max(self.published.get(key, -np.inf), ts)
 
     def snapshot(self) -> bytes:
-        arrays: dict[str, npt.NDArray[Any]] = {
-            "combiner": np.frombuffer(self.combiner.snapshot(), np.uint8),
-            "stage": np.frombuffer(self.stage.snapshot(), np.uint8),
-        }
+        arrays: dict[str, npt.NDArray[Any]] = {}
+        for interval, c in self.clocks.items():
+            arrays[f"combiner.{interval}"] = np.frombuffer(c.combiner.snapshot(), np.uint8)
+            arrays[f"stage.{interval}"] = np.frombuffer(c.stage.snapshot(), np.uint8)
         return save_npz(arrays, {"published": self.published, "sources": self.layout.as_dict()})
 
     def restore(self, data: bytes) -> None:
@@ -329,7 +366,8 @@ class DetectShard:
                 f"checkpoint was taken with feed partitions {meta['sources']}, "
                 f"not {self.layout.as_dict()}"
             )
-        self.combiner.restore(arrays["combiner"].tobytes())
-        self.stage.restore(arrays["stage"].tobytes())
+        for interval, c in self.clocks.items():
+            c.combiner.restore(arrays[f"combiner.{interval}"].tobytes())
+            c.stage.restore(arrays[f"stage.{interval}"].tobytes())
         for k, v in meta["published"].items():
             self.remember(k, float(v))
