@@ -69,6 +69,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from bench_replay import BENCH_ENV, BERTHWATCH  # noqa: E402  (the same bench stack)
+
 from streams.features.windows import WindowConfig  # noqa: E402
 from streams.feeds.codec import (  # noqa: E402
     CONTAINER_EVENT_DTYPE,
@@ -83,14 +85,6 @@ from streams.feeds.codec import (  # noqa: E402
 from streams.replay import BatchSender  # noqa: E402
 from streams.topics import END_OF_FEED_HEADER  # noqa: E402
 
-BENCH_ENV = {
-    "BERTHWATCH_STACK_DIR": ".stack-bench",
-    "BERTHWATCH_KAFKA_PORT": "29192",
-    "BERTHWATCH_KAFKA_CONTROLLER_PORT": "29195",
-    "BERTHWATCH_PROMETHEUS_PORT": "29190",
-    "BERTHWATCH_ALERTMANAGER_PORT": "29193",
-}
-BERTHWATCH = [sys.executable, "-m", "streams"]
 FEEDS = ("positions", "containers", "inventory")
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
