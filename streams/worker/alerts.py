@@ -48,6 +48,12 @@ NAMES: dict[str, tuple[str, str, str]] = {
     "staleness": ("BerthwatchSeriesStale", "pipeline",
                   "a series stopped updating: its feed may be stale"),
 }
+#: detector route -> section of docs/RUNBOOK.md
+RUNBOOK: dict[str, str] = {
+    "queue_trend": "queue", "queue_level": "queue", "dwell_truck_trend": "dwell",
+    "dwell_rail_trend": "dwell", "supply_trend": "supply", "composite": "disruption",
+    "staleness": "series-stale",
+}  # fmt: skip
 DRILLDOWN_UID = "detector-drilldown"
 DAY = 86400.0
 
@@ -82,7 +88,9 @@ def to_alertmanager(a: Alert, grafana_url: str) -> alerting.Alert:
     name, _, meaning = NAMES.get(a.detector, ("BerthwatchDetector", "congestion", a.detector))
     firing = a.state == "firing"
     summary = f"{a.series}: {meaning}" if firing else f"{a.series}: back to normal"
-    annotations = {"dashboard": dashboard_link(grafana_url, a), "value": f"{a.value:.4g}"}
+    annotations = {"dashboard_url": dashboard_link(grafana_url, a),
+                   "runbook_url": f"docs/RUNBOOK.md#{RUNBOOK.get(a.detector, 'queue')}",
+                   "value": f"{a.value:.4g}"}
     if math.isfinite(a.crossing_ts) and a.eta_seconds > 0:
         annotations["projected_crossing"] = alerting.iso(a.crossing_ts)
     return alerting.Alert(

@@ -90,7 +90,8 @@ def test_alerts_reach_alertmanager_with_event_time_and_a_dashboard_link(
     a = got[0]
     assert a["labels"]["alertname"].startswith("Berthwatch")
     assert str(a["startsAt"]).startswith("2021-"), a["startsAt"]  # event time, not wall time
-    assert "/d/detector-drilldown?" in a["annotations"]["dashboard"]
+    assert "/d/detector-drilldown?" in a["annotations"]["dashboard_url"]
+    assert a["annotations"]["runbook_url"].startswith("docs/RUNBOOK.md#")
 
 
 def _replay(paths: list[Path], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

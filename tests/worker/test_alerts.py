@@ -78,7 +78,7 @@ def test_firing_alert_for_alertmanager() -> None:
     assert am.summary.startswith("dwell_truck_p90|USLAX|APM: ") and "projected" in am.summary
     assert am.annotations["value"] == "41"
     assert am.annotations["projected_crossing"] == "2021-11-19T18:13:20Z"
-    assert am.annotations["dashboard"] == dashboard_link(GRAFANA, a)
+    assert am.annotations["dashboard_url"] == dashboard_link(GRAFANA, a)
     payload = am.to_alertmanager()
     assert "endsAt" not in payload
     assert payload["labels"]["alertname"] == "BerthwatchTruckDwellRising"
