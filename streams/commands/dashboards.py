@@ -414,6 +414,44 @@ def plan_panel(prom: Prometheus, uid: str, panel: dict[str, Any], expand: Callab
     return PanelPlot(uid, panel, lines, shown, xlim, True)
 
 
+#: detectors whose firing transitions mark the port overview's panels
+PORT_DETECTORS = ("queue_trend", "queue_level", "composite")
+
+
+def firing_marks(transitions: list[dict[str, Any]], port: str) -> list[tuple[float, str]]:
+    """Event times of the port-level congestion alerts that fired, from alerts-topic records.
+
+    >>> firing_marks([{"state": "firing", "detector": "queue_trend", "ts": 5.0,
+    ...                "series": "vessels_waiting|USLAX"},
+    ...               {"state": "resolved", "detector": "queue_trend", "ts": 9.0,
+    ...                "series": "vessels_waiting|USLAX"},
+    ...               {"state": "firing", "detector": "supply_trend", "ts": 7.0,
+    ...                "series": "days_of_supply|S|I"}], "USLAX|USLGB")
+    [(5.0, 'queue_trend')]
+    """
+    pattern = re.compile(f"^(?:{port})$")
+    out = set()
+    for t in transitions:
+        parts = str(t.get("series", "")).split("|")
+        if (t.get("state") == "firing" and t.get("detector") in PORT_DETECTORS
+                and len(parts) == 2 and pattern.match(parts[1])):
+            out.add((float(t["ts"]), str(t["detector"])))
+    return sorted(out)
+
+
+def topic_marks(settings: Settings, port: str) -> list[tuple[float, str]]:
+    """:func:`firing_marks` of the alerts topic; none (with a note) when Kafka is away."""
+    from kafka.errors import KafkaError
+
+    from streams.demo import alert_history
+
+    try:
+        return firing_marks(alert_history(settings), port)
+    except (KafkaError, OSError) as e:
+        click.echo(f"alerts topic not readable ({e}); marks from Prometheus only", err=True)
+        return []
+
+
 def alert_marks(prom: Prometheus, expand: Callable[[str], str], start: float, end: float,
                 step: int, event_time: bool) -> list[tuple[float, str]]:
     """The port overview's detector alert starts: event times (from
@@ -452,14 +490,15 @@ def busiest_series(prom: Prometheus, variables: dict[str, str], seconds: int,
 
 def preview_dashboards(prom_url: str, out: Path, since: str, values: dict[str, str],
                        now: float | None = None, event_time: bool = False,
-                       step: int | None = None, prom: Prometheus | None = None) -> Path:
+                       step: int | None = None, prom: Prometheus | None = None,
+                       extra_marks: list[tuple[float, str]] | None = None) -> Path:
     """Draw every time-series panel of every dashboard to PNG and list every stat panel's
     values; return ``out/index.html``. ``values`` are the dashboards' variables (regex
     bodies); a missing ``detector`` or ``series`` is the window's highest-scoring one."""
     if prom is None:
         with httpx.Client(timeout=30) as client:
             return preview_dashboards(prom_url, out, since, values, now, event_time, step,
-                                      HttpPrometheus(client, prom_url))
+                                      HttpPrometheus(client, prom_url), extra_marks)
     seconds = parse_duration(since)
     end = time.time() if now is None else now
     start = end - seconds
@@ -482,7 +521,8 @@ def preview_dashboards(prom_url: str, out: Path, since: str, values: dict[str, s
     if event_time:
         clock = EventClock.from_matrix(
             prom.range("max by (port) (berthwatch_event_time_seconds)", start, end, step))
-    marks = alert_marks(prom, expand, start, end, step, event_time)
+    marks = sorted({*alert_marks(prom, expand, start, end, step, event_time),
+                    *(extra_marks or [])})
     out.mkdir(parents=True, exist_ok=True)
     sections = []
     for uid, build in sorted(DASHBOARDS.items()):
@@ -650,10 +690,15 @@ def dashboards() -> None:
 @click.option("--step", default=None,
               help="Query resolution (15s, 1m...); default: the range / 300, or / 2000 "
                    "with --event-time (a replay's year passes in minutes).")
+@click.option("--alerts-topic/--no-alerts-topic", default=True, show_default=True,
+              help="With --event-time, also mark the port's queue and disruption alerts "
+                   "read from the alerts topic: a replay raises and resolves many between "
+                   "two scrapes, and the topic holds every transition.")
 @click.pass_context
 def preview(ctx: click.Context, out: Path, since: str, port_value: str, terminal_value: str,
             site_value: str, topic_value: str, detector_value: str | None,
-            series_value: str | None, event_time: bool, step: str | None) -> None:
+            series_value: str | None, event_time: bool, step: str | None,
+            alerts_topic: bool) -> None:
     """Render every time-series panel to PNG from Prometheus, with an index.html that also
     lists the stat panels' values."""
     try:
@@ -675,9 +720,10 @@ def preview(ctx: click.Context, out: Path, since: str, port_value: str, terminal
         values["detector"] = literal_regex(detector_value)
     if series_value is not None:
         values["series"] = literal_regex(series_value)
-    prom_url = _settings(ctx).prom_url
-    index = preview_dashboards(prom_url, out, since, values, event_time=event_time,
-                               step=step_s)
+    settings = _settings(ctx)
+    extra = topic_marks(settings, port_value) if event_time and alerts_topic else []
+    index = preview_dashboards(settings.prom_url, out, since, values, event_time=event_time,
+                               step=step_s, extra_marks=extra)
     click.echo(f"preview: {index}")
 
 
