@@ -18,6 +18,7 @@ import json
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -350,7 +351,9 @@ def _render(plot: PanelPlot, path: Path, since: str) -> None:
         if not plot.lines:
             ax.text(0.5, 0.9, "no data", transform=ax.transAxes, ha="center", va="center",
                     color="grey")
-        fig.tight_layout()
+        with warnings.catch_warnings():  # a long legend can leave no room: draw anyway
+            warnings.simplefilter("ignore", UserWarning)
+            fig.tight_layout()
         fig.savefig(path)
     finally:
         plt.close(fig)
