@@ -238,6 +238,8 @@ def alert_history(settings: Settings) -> list[dict[str, Any]]:
                              enable_auto_commit=False, consumer_timeout_ms=3000)
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not parts:
+            return []  # no alerts topic (yet): no alerts
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
         out = [json.loads(m.value) for m in consumer]
