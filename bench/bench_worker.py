@@ -69,7 +69,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench_replay import BENCH_ENV, BERTHWATCH  # noqa: E402  (the same bench stack)
+from bench_replay import BENCH_ENV, berthwatch  # noqa: E402  (the same bench stack)
 
 from streams.features.windows import WindowConfig  # noqa: E402
 from streams.feeds.codec import (  # noqa: E402
@@ -91,15 +91,6 @@ DAY_MS = 86_400_000
 LATENESS_MS = WindowConfig().lateness_ms
 DAY0 = 1_633_046_400_000  # 2021-10-01T00:00Z: the latency runs' event time starts 3 h before
 FETCH = {"max_partition_fetch_bytes": 4 << 20, "fetch_max_bytes": 32 << 20}  # the worker's
-
-
-def berthwatch(*args: str, env: dict[str, str], check: bool = True
-               ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*BERTHWATCH, *args], capture_output=True, text=True,
-                            env={**os.environ, **env}, cwd=PROJECT_ROOT, check=False)
-    if check and result.returncode != 0:
-        sys.exit(f"berthwatch {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def fresh_prefix(env: dict[str, str], tag: str) -> dict[str, str]:
