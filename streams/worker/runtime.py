@@ -142,6 +142,8 @@ class WorkerRuntime:
         self.reader: AIOKafkaConsumer | None = None
         self.last_checkpoint = time.monotonic()
         self.stopping = asyncio.Event()
+        self.lock = asyncio.Lock()  # batches vs rebalance callbacks
+        self.in_batch = False
         self.published: list[Alert] = []  # this process's publications (tests, demo)
 
     # ------------------------------------------------------------------ lifecycle
@@ -199,20 +201,30 @@ class WorkerRuntime:
                 timeout_ms=200, max_records=self.settings.worker_batch_records
             )
             fetched = time.perf_counter()
-            for tp, msgs in batches.items():
-                if tp in self.owned and msgs:
-                    await self._handle(tp, msgs, fetched)
-            if time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds:
-                await self.checkpoint(list(self.owned))
+            # a rebalance (revoke: checkpoint; assign: restore) runs in the consumer's
+            # coordinator task: never in the middle of a batch
+            async with self.lock:
+                self.in_batch = True  # stays True if cancelled half-way (see stop)
+                for tp, msgs in batches.items():
+                    if tp in self.owned and msgs:
+                        await self._handle(tp, msgs, fetched)
+                due = self.settings.checkpoint_interval_seconds
+                if time.monotonic() - self.last_checkpoint >= due:
+                    await self.checkpoint(list(self.owned))
+                self.in_batch = False
             self._lag()
 
     def request_stop(self) -> None:
         self.stopping.set()
 
     async def stop(self) -> None:
-        """Checkpoint what this worker owns, leave the group, close the clients."""
+        """Checkpoint what this worker owns, leave the group, close the clients.
+
+        A worker stopped in the middle of a batch (its task cancelled) writes no final
+        checkpoint: its state would be ahead of its offsets. The last checkpoint stands
+        and the next owner reads on from it."""
         try:
-            if self.owned and self.producer is not None:
+            if self.owned and self.producer is not None and not self.in_batch:
                 await self.checkpoint(list(self.owned))
         finally:
             if self.consumer is not None:
@@ -385,6 +397,10 @@ class WorkerRuntime:
 
     async def assign(self, tps: list[TopicPartition]) -> None:
         """Restore each new partition from its checkpoint and seek to its offset."""
+        async with self.lock:
+            await self._assign(tps)
+
+    async def _assign(self, tps: list[TopicPartition]) -> None:
         assert self.consumer is not None and self.layout is not None
         new = [tp for tp in tps if tp not in self.owned]
         if not new:
@@ -444,6 +460,10 @@ class WorkerRuntime:
 
     async def revoke(self, tps: list[TopicPartition]) -> None:
         """Checkpoint the partitions leaving this worker, then forget them."""
+        async with self.lock:
+            await self._revoke(tps)
+
+    async def _revoke(self, tps: list[TopicPartition]) -> None:
         mine = [tp for tp in tps if tp in self.owned]
         if mine and self.producer is not None:
             await self.checkpoint(mine)
