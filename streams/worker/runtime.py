@@ -241,6 +241,11 @@ class WorkerRuntime:
 
     async def _handle(self, tp: TopicPartition, msgs: list[Any], fetched: float) -> None:
         owned = self.owned[tp]
+        if msgs[0].offset < owned.offset:
+            # fetched before an assignment sought this partition back: already processed
+            msgs = [m for m in msgs if m.offset >= owned.offset]
+            if not msgs:
+                return
         t0 = time.perf_counter()
         BATCH_SIZE.labels(tp.topic).observe(len(msgs))
         RECORDS_IN.labels(tp.topic).inc(len(msgs))
