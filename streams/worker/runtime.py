@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -39,7 +40,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from streams.alerting import AlertmanagerSender
+from streams.alerting import AlertmanagerSender, iso
 from streams.features import Geofence
 from streams.geo import Geography, load_geography
 from streams.metrics import (
@@ -90,8 +91,6 @@ def pipeline_config(settings: Settings, geography: Geography) -> PipelineConfig:
     cfg = PipelineConfig.from_geography(geography)
     path = settings.methodology_changes_file
     if path is not None:
-        import json
-
         try:
             doc = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
@@ -314,7 +313,7 @@ class WorkerRuntime:
                                          value=to_record(a))
                 ALERTS_PUBLISHED.labels(a.detector, a.severity, a.state).inc()
                 self.exporter.alert(a)
-                log.info("alert %s %s at %s: %s", a.state, a.key, _iso(a.ts), a.explanation)
+                log.info("alert %s %s at %s: %s", a.state, a.key, iso(a.ts), a.explanation)
             self.published.extend(fresh)
             if self.sender is not None and fresh:
                 self.sender.submit([to_alertmanager(a, self.settings.grafana_url)
@@ -491,7 +490,3 @@ def _header(msg: Any, name: str) -> str | None:
     return None
 
 
-def _iso(ts: float) -> str:
-    from streams.alerting import iso
-
-    return iso(ts)
