@@ -10,7 +10,7 @@ equals the backtest, and ``bench/`` to time the stages without the network.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from streams.worker.stages import (
     KIND_OF_TOPIC,
     DetectShard,
     FeaturePartition,
+    FeatureResult,
     PartialsMessage,
     SourceLayout,
 )
@@ -48,6 +49,50 @@ def partition_array(arr: npt.NDArray[Any], topic: str, partitions: int) -> list[
     return [arr[dest == p] for p in range(partitions)]
 
 
+def feature_results(
+    feeds: Mapping[str, npt.NDArray[Any]],
+    geography: Any,
+    partitions: int = 4,
+    shards: int = 1,
+    batch_ms: int = 6 * 3600 * 1000,
+) -> tuple[SourceLayout, Iterator[FeatureResult]]:
+    """The source layout, and what every feed partition's engine reports, in arrival
+    order: the partitions fed in event-time batches of ``batch_ms``, interleaved as a
+    consumer sees them, then their end-of-feed markers (the topic's newest time)."""
+    layout = SourceLayout({t: partitions for t in FEED_TOPICS})
+    fence = Geofence(geography)
+    parts: list[tuple[FeaturePartition, npt.NDArray[Any]]] = []
+    for topic in FEED_TOPICS:
+        arr = feeds.get(topic)
+        split = (partition_array(arr, topic, partitions) if arr is not None
+                 else [np.empty(0)] * partitions)
+        for p, sub in enumerate(split):
+            parts.append((FeaturePartition(topic, p, layout.index(topic, p), fence, shards),
+                          sub))
+
+    def results() -> Iterator[FeatureResult]:
+        starts = [int(a["ts_ms"].min()) for _, a in parts if len(a)]
+        ends = [int(a["ts_ms"].max()) for _, a in parts if len(a)]
+        if starts:
+            cursor = [0] * len(parts)
+            for edge in range(min(starts) + batch_ms, max(ends) + batch_ms + 1, batch_ms):
+                for i, (fp, arr) in enumerate(parts):
+                    if not len(arr):
+                        continue
+                    stop = int(np.searchsorted(arr["ts_ms"], edge, side="left"))
+                    if stop > cursor[i]:
+                        rows = arr[cursor[i]:stop]
+                        cursor[i] = stop
+                        yield fp.process(encode_array(rows, fp.kind))
+        for fp, _ in parts:
+            whole = feeds.get(fp.topic)
+            top = (int(whole["ts_ms"].max()) if whole is not None and len(whole)
+                   else max(ends, default=0))
+            yield fp.end_of_feed(top)
+
+    return layout, results()
+
+
 def run_partitioned(
     feeds: Mapping[str, npt.NDArray[Any]],
     geography: Any,
@@ -58,42 +103,13 @@ def run_partitioned(
 ) -> LocalRun:
     """Feed arrays (short topic name -> canonical array in event-time order) through the
     feature partitions and detection shards; end with the end-of-feed markers."""
-    layout = SourceLayout({t: partitions for t in FEED_TOPICS})
-    fence = Geofence(geography)
-    parts: list[tuple[FeaturePartition, npt.NDArray[Any]]] = []
-    for topic in FEED_TOPICS:
-        arr = feeds.get(topic)
-        split = (partition_array(arr, topic, partitions) if arr is not None
-                 else [None] * partitions)
-        for p, sub in enumerate(split):
-            fp = FeaturePartition(topic, p, layout.index(topic, p), fence, shards)
-            parts.append((fp, sub if sub is not None else np.empty(0)))
+    layout, results = feature_results(feeds, geography, partitions, shards, batch_ms)
     shard_objs = [DetectShard(config, layout) for _ in range(shards)]
     run = LocalRun()
-
-    def deliver(msgs: list[PartialsMessage]) -> None:
-        for s, m in enumerate(msgs):
+    for res in results:
+        run.records += res.records
+        for s, m in enumerate(res.messages):
             run.messages += 1
             _, out = shard_objs[s].add(PartialsMessage.decode(m.encode()))
             run.alerts.extend(shard_objs[s].fresh(out.alerts))
-
-    starts = [int(a["ts_ms"].min()) for _, a in parts if len(a)]
-    ends = [int(a["ts_ms"].max()) for _, a in parts if len(a)]
-    if starts:
-        cursor = [0] * len(parts)
-        for edge in range(min(starts) + batch_ms, max(ends) + batch_ms + 1, batch_ms):
-            for i, (fp, arr) in enumerate(parts):
-                if not len(arr):
-                    continue
-                stop = int(np.searchsorted(arr["ts_ms"], edge, side="left"))
-                if stop > cursor[i]:
-                    rows = arr[cursor[i]:stop]
-                    cursor[i] = stop
-                    res = fp.process(encode_array(rows, fp.kind))
-                    run.records += res.records
-                    deliver(res.messages)
-    for fp, _ in parts:
-        arr = feeds.get(fp.topic)
-        top = int(arr["ts_ms"].max()) if arr is not None and len(arr) else max(ends, default=0)
-        deliver(fp.end_of_feed(top).messages)
     return run

@@ -10,11 +10,10 @@ import numpy as np
 import numpy.typing as npt
 
 from streams.backtest import read_feeds
-from streams.features import Geofence
-from streams.feeds.codec import DTYPES, encode_array
+from streams.feeds.codec import DTYPES
 from streams.pipeline import Alert
-from streams.worker.local import partition_array
-from streams.worker.stages import FEED_TOPICS, KIND_OF_TOPIC, FeaturePartition, SourceLayout
+from streams.worker.local import feature_results
+from streams.worker.stages import KIND_OF_TOPIC, SourceLayout
 
 FEED_FILES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
 
@@ -52,28 +51,9 @@ def partials_stream(
     """The encoded partials messages each detection shard receives, in arrival order:
     every feed partition's engine fed in event-time batches, interleaved, then the
     end-of-feed markers (the way :func:`streams.worker.local.run_partitioned` drives them)."""
-    layout = SourceLayout({t: partitions for t in FEED_TOPICS})
-    fence = Geofence(geography)
-    parts: list[tuple[FeaturePartition, npt.NDArray[Any]]] = []
-    for topic in FEED_TOPICS:
-        arr = feeds[topic]
-        for p, sub in enumerate(partition_array(arr, topic, partitions)):
-            parts.append((FeaturePartition(topic, p, layout.index(topic, p), fence, shards), sub))
+    layout, results = feature_results(feeds, geography, partitions, shards, batch_ms)
     inbox: list[list[bytes]] = [[] for _ in range(shards)]
-
-    def deliver(res_messages: Sequence[Any]) -> None:
-        for s, m in enumerate(res_messages):
+    for res in results:
+        for s, m in enumerate(res.messages):
             inbox[s].append(m.encode())
-
-    lo = min(int(a["ts_ms"].min()) for _, a in parts if len(a))
-    hi = max(int(a["ts_ms"].max()) for _, a in parts if len(a))
-    cursor = [0] * len(parts)
-    for edge in range(lo + batch_ms, hi + batch_ms + 1, batch_ms):
-        for i, (fp, arr) in enumerate(parts):
-            stop = int(np.searchsorted(arr["ts_ms"], edge, side="left"))
-            if stop > cursor[i]:
-                deliver(fp.process(encode_array(arr[cursor[i] : stop], fp.kind)).messages)
-                cursor[i] = stop
-    for fp, _ in parts:
-        deliver(fp.end_of_feed(int(feeds[fp.topic]["ts_ms"].max())).messages)
     return layout, inbox
