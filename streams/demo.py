@@ -68,12 +68,12 @@ def ensure_feed(settings: Settings, say: Callable[[str], None]) -> list[Path]:
     return files
 
 
-def worker_metric(settings: Settings, port: int, name: str, **labels: str) -> float | None:
+def worker_metric(host: str, port: int, name: str, **labels: str) -> float | None:
     """Sum of a metric's samples (with these labels) on a worker's /metrics; None if down."""
     from prometheus_client.parser import text_string_to_metric_families
 
     try:
-        with urllib.request.urlopen(f"http://{settings.host}:{port}/metrics", timeout=2) as r:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=2) as r:
             text = r.read().decode()
     except OSError:
         return None
@@ -160,7 +160,7 @@ async def _replay_and_watch(settings: Settings, files: list[Path], worker: stack
         say("replay done; the worker is still working through it")
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
-            if worker_metric(settings, worker.port, "berthwatch_feed_complete") == 1:
+            if worker_metric(settings.host, worker.port, "berthwatch_feed_complete") == 1:
                 break
             if worker.pid() is None:
                 raise DemoError(f"worker-1 stopped; see {worker.log_file}")

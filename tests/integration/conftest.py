@@ -223,25 +223,12 @@ def deployment(name: str, labels: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def scrape(worker: Worker) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The worker's /metrics as {(name, sorted labels): value}."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    out = {}
-    for family in text_string_to_metric_families(worker.metrics()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
 def metric(worker: Worker, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none)."""
-    try:
-        samples = scrape(worker)
-    except OSError:
-        return 0.0
-    return sum(v for (n, lab), v in samples.items()
-               if n == name and all((k, x) in lab for k, x in labels.items()))
+    """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none or down)."""
+    from streams.demo import worker_metric
+
+    value = worker_metric("127.0.0.1", worker.web_port, name, **labels)
+    return 0.0 if value is None else value
 
 
 def published(settings: Settings, env: dict[str, str]) -> list[Transition]:
