@@ -68,7 +68,7 @@ def ensure_feed(settings: Settings, say: Callable[[str], None]) -> list[Path]:
     return files
 
 
-def worker_metric(host: str, port: int, name: str, **labels: str) -> float | None:
+def worker_metric(host: str, port: int, name: str, /, **labels: str) -> float | None:
     """Sum of a metric's samples (with these labels) on a worker's /metrics; None if down."""
     from prometheus_client.parser import text_string_to_metric_families
 

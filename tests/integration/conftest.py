@@ -223,7 +223,7 @@ def deployment(name: str, labels: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def metric(worker: Worker, name: str, **labels: str) -> float:
+def metric(worker: Worker, name: str, /, **labels: str) -> float:
     """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none or down)."""
     from streams.demo import worker_metric
 
