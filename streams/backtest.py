@@ -57,16 +57,9 @@ from streams.feeds import (
     CONTAINER_EVENT_DTYPE,
     INVENTORY_DTYPE,
     POSITION_DTYPE,
-    ContainerEvent,
-    FeedContext,
-    FeedFormat,
-    FeedParser,
-    InventorySnapshot,
     Kind,
-    PositionRecord,
-    to_array,
-    validate_batch,
 )
+from streams.feeds.files import detect_format, read_arrays
 from streams.geo import Geography, load_geography
 from streams.pipeline import (
     Alert,
@@ -76,7 +69,6 @@ from streams.pipeline import (
     StageOutput,
     family_of,
 )
-from streams.replay import detect_format, open_binary
 
 F64 = NDArray[np.float64]
 DAY = 86400.0
@@ -148,231 +140,22 @@ class FeedData:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
-_POS_NUM = ("LAT", "LON", "SOG", "COG", "Heading", "Status", "VesselType")
-_EVENT_CODES = {"discharged": 1, "gate_out_truck": 2, "loaded_rail": 3}
-
-
-class _Table:
-    """Fields of a CSV without quoting, located with numpy (no Python object per field)."""
-
-    def __init__(self, data: bytes) -> None:
-        buf = np.frombuffer(data, dtype=np.uint8)
-        if len(buf) and buf[-1] != 10:
-            buf = np.concatenate([buf, np.array([10], dtype=np.uint8)])
-        self.buf = buf
-        nl = np.flatnonzero(buf == 10)
-        starts = np.r_[0, nl[:-1] + 1]
-        keep = nl - starts > 0  # skip blank lines
-        keep &= ~((nl - starts == 1) & (buf[np.maximum(nl - 1, 0)] == 13))
-        self.line_start, self.line_end = starts[keep], nl[keep]
-        # strip a trailing carriage return
-        cr = buf[self.line_end - 1] == 13
-        self.line_end = self.line_end - cr
-        commas = np.flatnonzero(buf == 44)
-        per_line = np.searchsorted(commas, self.line_end) - np.searchsorted(commas, self.line_start)
-        self.ok = len(per_line) > 0 and bool(np.all(per_line == per_line[0]))
-        if not self.ok:
-            return
-        k = int(per_line[0])
-        self.ncols = k + 1
-        first = np.searchsorted(commas, self.line_start)
-        cpos = commas[first[:, None] + np.arange(k)] if k else np.zeros((len(first), 0), int)
-        self.fstart = np.concatenate([self.line_start[:, None], cpos + 1], axis=1)
-        self.fend = np.concatenate([cpos, self.line_end[:, None]], axis=1)
-        self.header = [
-            bytes(buf[a:b]).decode("utf-8").strip()
-            for a, b in zip(self.fstart[0], self.fend[0], strict=True)
-        ]
-
-    def column(self, name: str) -> NDArray[np.bytes_]:
-        """Raw bytes of a column (data rows), as a fixed-width ``S`` array."""
-        j = self.header.index(name)
-        st, en = self.fstart[1:, j], self.fend[1:, j]
-        width = max(int((en - st).max(initial=0)), 1)
-        idx = st[:, None] + np.arange(width)
-        mask = idx < en[:, None]
-        chars = np.where(mask, self.buf[np.minimum(idx, len(self.buf) - 1)], 0).astype(np.uint8)
-        return np.ascontiguousarray(chars).view(f"S{width}").ravel()
-
-    def floats(self, name: str) -> F64:
-        col = np.char.strip(self.column(name))
-        return np.where(col == b"", b"nan", col).astype(np.float64)
-
-    def times_ms(self, name: str) -> NDArray[np.int64]:
-        col = np.char.rstrip(np.char.strip(self.column(name)), b"Z")
-        return col.astype("U").astype("datetime64[ms]").astype(np.int64)
-
-
-def _fast_csv(path: Path, fmt: FeedFormat) -> tuple[Kind, NDArray[Any], int] | None:
-    """Vectorized reading of a plain CSV feed (no quoting, same field count per line).
-
-    Returns None when the file does not qualify or any field does not parse; the
-    caller then falls back to the per-line :class:`~streams.feeds.FeedParser`.
-    Rows failing :func:`~streams.feeds.validate_batch` are dropped and counted.
-    """
-    with open_binary(path) as fh:
-        data = fh.read()
-    if b'"' in data:
-        return None
-    tab = _Table(data)
-    if not tab.ok:
-        return None
-    n = len(tab.line_start) - 1
-    try:
-        if fmt is FeedFormat.AIS_MARINECADASTRE_CSV:
-            need = ("MMSI", "BaseDateTime", *_POS_NUM, "TransceiverClass")
-            if any(c not in tab.header for c in need):
-                return None
-            kind, arr = Kind.POSITION, np.zeros(n, dtype=POSITION_DTYPE)
-            arr["ts_ms"] = tab.times_ms("BaseDateTime")
-            arr["mmsi"] = np.char.strip(tab.column("MMSI")).astype(np.int64)
-            num = {c: tab.floats(c) for c in _POS_NUM}
-            sog, cog, hdg = num["SOG"], num["COG"], num["Heading"]
-            arr["lat"], arr["lon"] = num["LAT"], num["LON"]
-            arr["sog"] = np.where(np.abs(sog - 102.3) < 1e-6, np.nan, sog)
-            arr["cog"] = np.where(cog == 360.0, np.nan, cog)
-            arr["heading"] = np.where(np.isnan(hdg), 511, hdg).astype(np.int16)
-            status, vtype = num["Status"], num["VesselType"]
-            arr["nav_status"] = np.where(np.isnan(status), 15, status).astype(np.int8)
-            arr["ship_type"] = np.where(np.isnan(vtype), 0, vtype).astype(np.uint8)
-            cls = np.char.upper(np.char.strip(tab.column("TransceiverClass")))
-            if not np.isin(cls, [b"", b"A", b"B"]).all():
-                return None
-            arr["ais_class"] = np.where(cls == b"A", 1, np.where(cls == b"B", 2, 0))
-        elif fmt is FeedFormat.CONTAINER_CSV:
-            kind, arr = Kind.CONTAINER_EVENT, np.zeros(n, dtype=CONTAINER_EVENT_DTYPE)
-            arr["ts_ms"] = tab.times_ms("time")
-            arr["container"] = np.char.upper(np.char.strip(tab.column("container")))
-            ev = np.char.lower(np.char.strip(tab.column("event")))
-            codes = np.zeros(n, dtype=np.uint8)
-            for text, code in _EVENT_CODES.items():
-                codes[ev == text.encode()] = code
-            if (codes == 0).any():
-                return None
-            arr["event"] = codes
-            arr["port"] = np.char.upper(np.char.strip(tab.column("port")))
-            arr["terminal"] = np.char.strip(tab.column("terminal"))
-        elif fmt is FeedFormat.INVENTORY_CSV:
-            kind, arr = Kind.INVENTORY, np.zeros(n, dtype=INVENTORY_DTYPE)
-            arr["ts_ms"] = tab.times_ms("time")
-            arr["site"] = np.char.strip(tab.column("site"))
-            arr["item"] = np.char.strip(tab.column("item"))
-            arr["on_hand"] = tab.floats("on_hand")
-            arr["daily_usage"] = tab.floats("daily_usage")
-        else:
-            return None
-    except (ValueError, KeyError, OverflowError):
-        return None
-    ok = validate_batch(arr, kind).ok
-    return kind, arr[ok], int((~ok).sum())
-
-
-def _chunked_csv(path: Path, fmt: FeedFormat) -> tuple[dict[Kind, NDArray[Any]], int] | None:
-    """The feeds package's vectorized CSV parser (``streams.feeds.chunks``, exact to the
-    per-line parser) over a whole file; None when it is not available."""
-    try:
-        from streams.feeds.chunks import ChunkParser
-    except (ImportError, SyntaxError):
-        return None
-    with open_binary(path) as fh:
-        data = fh.read()
-    buf = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(buf == 10)
-    starts = np.r_[0, nl + 1]
-    ends = np.r_[nl, len(data)]
-    if len(starts) and starts[-1] == len(data):  # nothing after the last newline
-        starts, ends = starts[:-1], ends[:-1]
-    parser = ChunkParser(FeedContext(fmt))
-    parts: dict[Kind, list[NDArray[Any]]] = {}
-    records: dict[Kind, list[Any]] = {}
-    rejected = 0
-    kinds = {
-        PositionRecord: Kind.POSITION,
-        ContainerEvent: Kind.CONTAINER_EVENT,
-        InventorySnapshot: Kind.INVENTORY,
-    }
-    step = 200_000
-    for a in range(0, len(starts), step):
-        chunk = parser.parse_buffer(
-            data, starts[a : a + step], ends[a : a + step], start=a + 1, strip_cr=True
-        )
-        for kind, arr in chunk.arrays.items():
-            if kind in kinds.values():
-                parts.setdefault(kind, []).append(arr)
-        for o in chunk.slow:
-            k = kinds.get(type(o.result))
-            if k is not None:
-                records.setdefault(k, []).append(o.result)
-            elif type(o.result).__name__ == "Rejection":
-                rejected += 1
-    for o in parser.parser.flush():
-        if type(o.result).__name__ == "Rejection":
-            rejected += 1
-    for k, recs in records.items():
-        parts.setdefault(k, []).append(to_array(recs, k))
-    return {k: np.concatenate(v) for k, v in parts.items()}, rejected
-
-
-def _per_line(path: Path, fmt: FeedFormat) -> tuple[dict[Kind, NDArray[Any]], int]:
-    parser = FeedParser(FeedContext(fmt))
-    recs: dict[Kind, list[Any]] = {}
-    rejected = 0
-    kinds = {
-        PositionRecord: Kind.POSITION,
-        ContainerEvent: Kind.CONTAINER_EVENT,
-        InventorySnapshot: Kind.INVENTORY,
-    }
-    with open_binary(path) as fh:
-        outs = [o for i, raw in enumerate(fh, 1) for o in parser.feed(raw.rstrip(b"\r\n"), i)]
-    outs += parser.flush()
-    for o in outs:
-        k = kinds.get(type(o.result))
-        if k is not None:
-            recs.setdefault(k, []).append(o.result)
-        elif type(o.result).__name__ == "Rejection":
-            rejected += 1
-    return {k: to_array(v, k) for k, v in recs.items()}, rejected
-
-
-def read_feeds(
-    paths: Sequence[Path], progress: Progress | None = None, use_chunks: bool = True
-) -> FeedData:
-    """Read feed files, format detected per file: CSV through the feeds package's
-    vectorized parser when present (``use_chunks``), else through this module's
-    vectorized reader when the file qualifies, else line by line with
-    :class:`~streams.feeds.FeedParser`."""
+def read_feeds(paths: Sequence[Path], progress: Progress | None = None) -> FeedData:
+    """Read feed files, format detected per file, into canonical arrays
+    (:func:`streams.feeds.files.read_arrays`: CSV vectorized, exact to the per-line
+    parser; other formats line by line)."""
     report = progress or (lambda _s, _f: None)
     out = FeedData()
     t0 = time.perf_counter()
     for i, path in enumerate(paths):
         report(f"reading {path.name}", i / max(len(paths), 1))
         fmt = detect_format(path)
-        chunked = None
-        if fmt.is_csv and use_chunks:
-            try:
-                chunked = _chunked_csv(path, fmt)
-            except (AttributeError, TypeError) as exc:  # the feeds API moved: say so, go on
-                report(f"streams.feeds.chunks unusable ({exc}); own CSV reader", i / len(paths))
-        fast = _fast_csv(path, fmt) if fmt.is_csv and chunked is None else None
-        if chunked is not None:
-            parsed, bad = chunked
-            for kind, arr in parsed.items():
-                out.arrays.setdefault(kind, []).append(arr)
-            out.rows[path.name] = sum(len(a) for a in parsed.values())
-            out.rejected[path.name] = bad
-            out.method[path.name] = "streams.feeds.chunks"
-        elif fast is not None:
-            kind, arr, bad = fast
+        parsed, bad = read_arrays(path, fmt)
+        for kind, arr in parsed.items():
             out.arrays.setdefault(kind, []).append(arr)
-            out.rows[path.name], out.rejected[path.name] = len(arr), bad
-            out.method[path.name] = "vectorized csv"
-        else:
-            parsed, bad = _per_line(path, fmt)
-            for kind, arr in parsed.items():
-                out.arrays.setdefault(kind, []).append(arr)
-            out.rows[path.name] = sum(len(a) for a in parsed.values())
-            out.rejected[path.name] = bad
-            out.method[path.name] = "per line"
+        out.rows[path.name] = sum(len(a) for a in parsed.values())
+        out.rejected[path.name] = bad
+        out.method[path.name] = "vectorized csv" if fmt.is_csv else "per line"
     out.seconds = time.perf_counter() - t0
     return out
 

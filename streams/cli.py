@@ -31,9 +31,11 @@ from streams.commands.dashboards import dashboards
 from streams.commands.detect import detect
 from streams.commands.evaluate import evaluate
 from streams.commands.simulate import simulate
+from streams.feeds.files import FeedFileError
 from streams.feeds.results import Rejection
 from streams.feeds.times import parse_time
 from streams.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+from streams.times import iso_ms
 from streams.topics import create_topics
 
 console = Console(stderr=True, highlight=False)
@@ -203,12 +205,12 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], speed: float | None, as_
 
         def progress(done_bytes: int, records: int, ts_ms: int | None) -> None:
             rate = records / max(time.monotonic() - t0, 1e-6)
-            event = replay_mod._iso(ts_ms) if ts_ms else "-"
+            event = iso_ms(ts_ms) if ts_ms else "-"
             bar.update(task, completed=done_bytes, rate=f"{rate:,.0f}", event=event)
 
         try:
             stats = asyncio.run(replay_mod.replay(s, list(paths), options, progress))
-        except replay_mod.ReplayError as e:
+        except FeedFileError as e:
             raise click.ClickException(str(e)) from None
         bar.update(task, completed=total)
     for line in stats.summary():
@@ -247,12 +249,11 @@ def worker(ctx: click.Context, web_port: int | None, loglevel: str, tag: str | N
 def demo(ctx: click.Context) -> None:
     """Bring the stack up, start a worker, replay the bundled simulated feed, say what it saw."""
     from streams.demo import DemoError, run_demo
-    from streams.replay import ReplayError
 
     s = settings_from(ctx)
     try:
         run_demo(s, console)
-    except (stack_mod.StackError, DemoError, ReplayError, ConnectionError) as e:
+    except (stack_mod.StackError, DemoError, FeedFileError, ConnectionError) as e:
         raise click.ClickException(str(e)) from None
 
 

@@ -35,7 +35,6 @@ features are idempotent for a repeated position or snapshot (see docs/RECOVERY.m
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
 import itertools
 import json
@@ -48,7 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +57,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from streams.feeds.chunks import Chunk, ChunkParser
 from streams.feeds.codec import WIRE_SIZES, Kind, encode, encode_array, key_of, keys_of_array
+from streams.feeds.files import FeedFileError, blocks, detect_format, open_tracked
 from streams.feeds.parse import FeedContext, FeedFormat
 from streams.feeds.results import (
     ContainerEvent,
@@ -72,6 +72,7 @@ from streams.feeds.results import (
 )
 from streams.feeds.times import TimeWindow
 from streams.settings import Settings
+from streams.times import iso_ms
 from streams.topics import END_OF_FEED_HEADER
 
 TOPIC_OF: dict[type, str] = {
@@ -81,70 +82,8 @@ TOPIC_OF: dict[type, str] = {
     InventorySnapshot: "inventory",
 }
 
-CSV_HEADERS: dict[str, FeedFormat] = {
-    "mmsi": FeedFormat.AIS_MARINECADASTRE_CSV,
-    "time,port,terminal,container,event": FeedFormat.CONTAINER_CSV,
-    "time,site,item,on_hand,daily_usage": FeedFormat.INVENTORY_CSV,
-}
-
-
-class ReplayError(Exception):
+class ReplayError(FeedFileError):
     """A replay problem phrased as one line (unreadable file, unknown format, no broker)."""
-
-
-def open_tracked(path: Path) -> tuple[IO[bytes], IO[bytes]]:
-    """(file on disk, reader): the reader gunzips by magic number, not by name; the
-    file's position says how far the reader got (for progress)."""
-    try:
-        raw = path.open("rb")
-    except OSError as e:
-        raise ReplayError(f"cannot read {path}: {e.strerror}") from None
-    if raw.peek(2)[:2] == b"\x1f\x8b":
-        return raw, gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw, raw
-
-
-def open_binary(path: Path) -> IO[bytes]:
-    """The file's bytes, transparently gunzipped."""
-    return open_tracked(path)[1]
-
-
-def detect_format(path: Path) -> FeedFormat:
-    """Tell a feed's format from its first non-blank line.
-
-    >>> import tempfile, os
-    >>> d = tempfile.mkdtemp()
-    >>> p = Path(d) / "x.csv"; _ = p.write_text("time,site,item,on_hand,daily_usage\\n")
-    >>> detect_format(p)
-    <FeedFormat.INVENTORY_CSV: 'inventory_csv'>
-    """
-    with open_binary(path) as fh:
-        try:
-            for raw in fh:  # first non-blank line
-                line = raw.decode("utf-8", errors="replace").strip()
-                if line:
-                    break
-            else:
-                raise ReplayError(f"{path}: file is empty")
-        except (OSError, EOFError) as e:
-            raise ReplayError(f"{path}: unreadable ({e})") from None
-    head = line.lower().replace(" ", "")
-    if head.startswith("mmsi,"):
-        return FeedFormat.AIS_MARINECADASTRE_CSV
-    for header, fmt in CSV_HEADERS.items():
-        if head.startswith(header):
-            return fmt
-    if "!" in line[:40] and ("vdm," in head or "vdo," in head):
-        return FeedFormat.AIS_NMEA
-    if head.startswith("{"):
-        if '"container"' in head:
-            return FeedFormat.CONTAINER_JSONL
-        if '"site"' in head:
-            return FeedFormat.INVENTORY_JSONL
-    raise ReplayError(
-        f"{path}: unknown feed format (first line {line[:60]!r}); expected AIS NMEA, "
-        "MarineCadastre CSV, or container/inventory CSV or JSON lines (docs/FEEDS.md)"
-    )
 
 
 @dataclass
@@ -167,33 +106,6 @@ class Segment:
 
     def __len__(self) -> int:
         return len(self.ts)
-
-
-BLOCK_BYTES = 1 << 20  # about 8,000 MarineCadastre lines: the parse works in cache
-
-
-def _blocks(fh: IO[bytes]) -> Iterator[tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
-    """Whole lines of a file, a block at a time: (buffer, line starts, line ends without \\n)."""
-    carry = b""
-    while True:
-        data = fh.read(BLOCK_BYTES)
-        if not data:
-            if carry:
-                data, carry = carry + b"\n", b""
-            else:
-                return
-        else:
-            data, carry = carry + data, b""
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                continue
-            data, carry = data[:cut], data[cut:]
-        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A).astype(np.int64)
-        starts = np.empty_like(ends)
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-        yield data, starts, ends
 
 
 class _FileTimes:
@@ -267,7 +179,7 @@ def _segments(
     number = 1
     disk, reader = open_tracked(path)
     with disk, reader as fh:
-        for buf, starts, ends in _blocks(fh):
+        for buf, starts, ends in blocks(fh):
             chunk = parser.parse_buffer(buf, starts, ends, number, strip_cr=True)
             number += len(starts)
             bytes_read[index] = disk.tell()
@@ -345,7 +257,7 @@ class ReplayStats:
         ]
         lines += [f"  {topic}: {n:,}" for topic, n in sorted(self.sent.items())]
         if self.first_ts_ms is not None and self.last_ts_ms is not None:
-            lines.append(f"event time {_iso(self.first_ts_ms)} .. {_iso(self.last_ts_ms)}")
+            lines.append(f"event time {iso_ms(self.first_ts_ms)} .. {iso_ms(self.last_ts_ms)}")
         total_rejected = sum(self.rejected.values())
         lines.append(f"rejected {total_rejected:,} (to the dead-letter topic)")
         lines += [f"  {reason}: {n:,}" for reason, n in self.rejected.most_common()]
@@ -356,10 +268,6 @@ class ReplayStats:
         if self.outside:
             lines.append(f"outside --from/--to: {self.outside:,}")
         return lines
-
-
-def _iso(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _NO_HEADERS: list[tuple[str, bytes]] = []

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from streams.feeds.results import Reason, Rejection
+from streams.times import MAX_S as _MAX_S
+from streams.times import MIN_S as _MIN_S
+from streams.times import format_ms
 
-# Years datetime can hold; epoch seconds outside them are not event times.
-_MIN_S = -62_135_596_800.0  # 0001-01-01
-_MAX_S = 253_402_300_799.0  # 9999-12-31T23:59:59
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -44,18 +44,6 @@ class TimeWindow:
                 f"time {format_ms(ts_ms)} is before the window start {format_ms(self.earliest_ms)}",
             )
         return None
-
-
-def format_ms(ts_ms: int) -> str:
-    """ISO 8601 UTC text of a millisecond timestamp (for messages).
-
-    >>> format_ms(1452468552938)
-    '2016-01-10T23:29:12.938Z'
-    """
-    if not _MIN_S * 1000 <= ts_ms <= _MAX_S * 1000:
-        return f"{ts_ms} ms"
-    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def epoch_seconds_to_ms(seconds: float, field: str = "time") -> int | Rejection:

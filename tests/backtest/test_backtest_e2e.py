@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from streams.backtest import _chunked_csv, _fast_csv, _per_line, monthly_report
+from streams.backtest import monthly_report
 from streams.commands.backtest import backtest
 from streams.feeds import Kind
-from streams.replay import detect_format
+from streams.feeds.files import detect_format, read_arrays
 from streams.simulator import ScenarioOptions, simulate
 from tests.conftest import SHARED_DATA
 
@@ -57,7 +57,7 @@ def test_backtest_command_writes_html_and_json(small_scenario: Path, tmp_path: P
     assert "Labelled windows" in page
 
 
-def test_fast_csv_path_equals_the_feed_parser(small_scenario: Path, tmp_path: Path) -> None:
+def test_vectorized_reading_equals_the_feed_parser(small_scenario: Path, tmp_path: Path) -> None:
     for name in ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz"):
         path = small_scenario / name
         if name == "positions.csv.gz":  # a slice keeps the per-line parser quick
@@ -67,37 +67,26 @@ def test_fast_csv_path_equals_the_feed_parser(small_scenario: Path, tmp_path: Pa
             path = tmp_path / name
             path.write_bytes(gzip.compress(b"".join(lines)))
         fmt = detect_format(path)
-        fast = _fast_csv(path, fmt)
-        assert fast is not None
-        kind, arr, bad = fast
-        slow, slow_bad = _per_line(path, fmt)
+        arrays, bad = read_arrays(path, fmt)
+        slow, slow_bad = read_arrays(path, fmt, vectorized=False)
         assert bad == slow_bad
-        ref = slow[kind]
-        assert arr.dtype == ref.dtype and len(arr) == len(ref)
-        for f in arr.dtype.names or ():
-            np.testing.assert_array_equal(arr[f], ref[f], err_msg=f"{name}: {f}")
-        chunked = _chunked_csv(path, fmt)
-        if chunked is not None:  # the feeds package's reader: same records, same rejections
-            arrays, chunked_bad = chunked
-            got = arrays[kind]
-            assert chunked_bad == slow_bad
-            order = np.lexsort(
-                (got["mmsi"] if kind is Kind.POSITION else got["ts_ms"], got["ts_ms"])
-            )
-            want = np.lexsort(
-                (ref["mmsi"] if kind is Kind.POSITION else ref["ts_ms"], ref["ts_ms"])
-            )
-            for f in arr.dtype.names or ():
-                np.testing.assert_array_equal(got[f][order], ref[f][want], err_msg=f)
+        (kind,) = slow
+        got, ref = arrays[kind], slow[kind]
+        assert got.dtype == ref.dtype and len(got) == len(ref)
+        order = np.lexsort((got["mmsi"] if kind is Kind.POSITION else got["ts_ms"], got["ts_ms"]))
+        want = np.lexsort((ref["mmsi"] if kind is Kind.POSITION else ref["ts_ms"], ref["ts_ms"]))
+        for f in got.dtype.names or ():
+            np.testing.assert_array_equal(got[f][order], ref[f][want], err_msg=f"{name}: {f}")
 
 
-def test_fast_csv_declines_quoted_files(tmp_path: Path) -> None:
+def test_vectorized_reading_of_quoted_files(tmp_path: Path) -> None:
     p = tmp_path / "c.csv"
     p.write_text(
         'time,port,terminal,container,event\n2021-01-01T00:00:00Z,USLAX,"A,B",'
         "CSQU3054383,discharged\n"
     )
-    assert _fast_csv(p, detect_format(p)) is None
+    arrays, bad = read_arrays(p, detect_format(p))
+    assert bad == 0 and arrays[Kind.CONTAINER_EVENT]["terminal"].tolist() == [b"A,B"]
 
 
 def test_backtest_needs_feeds() -> None:

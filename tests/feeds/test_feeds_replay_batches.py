@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import streams.replay as replay_mod
+import streams.feeds.files as files_mod
 from streams.feeds import FeedContext, FeedFormat, FeedParser, Fragment, Kind, TimeWindow
 from streams.feeds.codec import VESSEL_STATIC_DTYPE, encode_array
 from streams.replay import Segment, StaticMemory, _merged_runs, _segments
@@ -100,12 +100,12 @@ def test_segments_of_a_file_match_the_per_line_parser(tmp_path: Path) -> None:
     path.write_bytes(b"".join(x + (b"\r\n" if i % 50 == 0 else b"\n")
                               for i, x in enumerate(lines)))
     ctx = FeedContext(fmt, window=TimeWindow(0, 2_000_000_000_000))
-    old = replay_mod.BLOCK_BYTES
-    replay_mod.BLOCK_BYTES = 4096  # many blocks, lines cut across block ends
+    old = files_mod.BLOCK_BYTES
+    files_mod.BLOCK_BYTES = 4096  # many blocks, lines cut across block ends
     try:
         segs = list(_segments(path, 0, ctx, 10, [0]))
     finally:
-        replay_mod.BLOCK_BYTES = old
+        files_mod.BLOCK_BYTES = old
     parser = FeedParser(ctx)
     expected = []
     for number, raw in enumerate(lines, 1):
