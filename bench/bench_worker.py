@@ -155,7 +155,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 def dense_feed(tmp: Path, days: int) -> npt.NDArray[Any]:
     """San Pedro Bay at a live-like AIS cadence, as canonical arrays sorted by event time."""
     from streams.backtest import read_feeds
-    from streams.simulator import ScenarioOptions, TrackOptions, simulate
+    from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
 
     out = tmp / "feed"
     t0 = time.perf_counter()
@@ -235,7 +235,7 @@ class DetectorCpu:
         self._saved: dict[str, Callable[..., Any]] = {}
 
     def install(self) -> None:
-        from streams.pipeline import DetectionStage
+        from streams.detection import DetectionStage
 
         for name in ("process", "flush"):
             orig = getattr(DetectionStage, name)
@@ -252,7 +252,7 @@ class DetectorCpu:
             setattr(DetectionStage, name, timed)
 
     def uninstall(self) -> None:
-        from streams.pipeline import DetectionStage
+        from streams.detection import DetectionStage
 
         for name, orig in self._saved.items():
             setattr(DetectionStage, name, orig)
@@ -400,7 +400,7 @@ class Synthetic:
 
         from streams.features.geofence import KIND_ANCHORAGE, KIND_BERTH, Geofence
         from streams.geo import load_geography
-        from streams.simulator.ids import make_container_numbers
+        from streams.tools.simulator.ids import make_container_numbers
 
         self.cfg = cfg
         self.sender = sender
@@ -587,8 +587,8 @@ def interval_latencies(ticks: npt.NDArray[Any], notes: npt.NDArray[Any], step_ms
 
 
 async def _latency_run(env: dict[str, str], cfg: PaceConfig, label: str) -> Latency:
+    from streams.detection import StageOutput
     from streams.features.windows import FeaturePoints
-    from streams.pipeline import StageOutput
     from streams.worker.runtime import WorkerRuntime
     from streams.worker.stages import DetectShard, PartialsMessage
 

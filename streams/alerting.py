@@ -1,7 +1,9 @@
-"""Alert records and their delivery to Alertmanager (API v2).
+"""Alerts as Alertmanager takes them, and their delivery (API v2).
 
-An :class:`Alert` is what a detector's policy decided: a stable key, labels from
-bounded sets, an explanation, and event-time start and end. The
+An :class:`AlertmanagerAlert` is the payload an operator's Alertmanager receives for
+an :class:`~streams.detection.AlertTransition` (:func:`streams.worker.alerts.to_alertmanager`
+builds it): a stable key, labels from bounded sets, an explanation, and event-time
+start and end. The
 :class:`AlertmanagerSender` posts them without ever blocking the stream: posts
 go through a queue, failures are retried with exponential back-off, and firing
 alerts are re-sent periodically so Alertmanager does not resolve them on its own.
@@ -14,27 +16,18 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from streams.metrics import ALERTMANAGER_ERRORS, ALERTS_FIRING, ALERTS_SENT
+from streams.times import iso
 
 log = logging.getLogger(__name__)
 
 
-def iso(ts: float) -> str:
-    """RFC 3339 UTC time for a Unix timestamp.
-
-    >>> iso(1634299200.0)
-    '2021-10-15T12:00:00Z'
-    """
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
-class Alert:
+class AlertmanagerAlert:
     """One alert transition; ``ends_at`` is set when it resolves."""
 
     key: str
@@ -98,11 +91,11 @@ class AlertmanagerSender:
         self.resend_interval = resend_interval
         self.max_backoff = max_backoff
         self.timeout = timeout
-        self.active: dict[str, Alert] = {}
-        self._queue: asyncio.Queue[list[Alert]] = asyncio.Queue()
+        self.active: dict[str, AlertmanagerAlert] = {}
+        self._queue: asyncio.Queue[list[AlertmanagerAlert]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
-    def submit(self, alerts: list[Alert]) -> None:
+    def submit(self, alerts: list[AlertmanagerAlert]) -> None:
         """Hand over transitions; returns at once."""
         if not alerts:
             return
@@ -149,7 +142,7 @@ class AlertmanagerSender:
                 if batch:
                     await self._post(client, batch)
 
-    async def _post(self, client: httpx.AsyncClient, batch: list[Alert]) -> None:
+    async def _post(self, client: httpx.AsyncClient, batch: list[AlertmanagerAlert]) -> None:
         backoff = 0.5
         payload = [a.to_alertmanager() for a in batch]
         while True:

@@ -2,7 +2,7 @@
 
 No broker: the files are read with :mod:`streams.feeds`, turned into feature
 points by the :mod:`streams.features` engines and scored by the same
-:class:`~streams.pipeline.DetectionStage` the streaming workers run.
+:class:`~streams.detection.DetectionStage` the streaming workers run.
 
 Scoring rules (also in ``docs/QUALITY.md``, section "Simulated scenarios"):
 
@@ -46,6 +46,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors import CUSUM, EWMA, AlertPolicy, Severity
+from streams.detection import (
+    AlertTransition,
+    DetectionStage,
+    MethodologyChange,
+    PipelineConfig,
+    StageOutput,
+)
 from streams.features import (
     FeaturePoints,
     Partials,
@@ -61,14 +68,7 @@ from streams.feeds import (
 )
 from streams.feeds.files import detect_format, read_arrays
 from streams.geo import Geography, load_geography
-from streams.pipeline import (
-    Alert,
-    DetectionStage,
-    MethodologyChange,
-    PipelineConfig,
-    StageOutput,
-    family_of,
-)
+from streams.series import family_of
 
 F64 = NDArray[np.float64]
 DAY = 86400.0
@@ -288,12 +288,12 @@ def load_labels(path: Path | None = None, doc: Mapping[str, Any] | None = None) 
 
 
 def episodes_by_series(
-    alerts: Iterable[Alert],
+    alerts: Iterable[AlertTransition],
     end_s: float,
     routes: Mapping[str, Sequence[str]] = SCORED_ROUTES,
     merge_gap_s: float = MERGE_GAP_S,
 ) -> dict[str, list[tuple[float, float]]]:
-    """Alert episodes (start, end) per series from firing/resolved transitions of the
+    """AlertTransition episodes (start, end) per series from firing/resolved transitions of the
     scored routes (warning severity); an alert still firing ends at ``end_s``."""
     open_: dict[str, float] = {}
     spans: dict[str, list[tuple[float, float]]] = {}

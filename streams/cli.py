@@ -25,7 +25,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from streams import stack as stack_mod
 from streams.commands.backtest import backtest
 from streams.commands.dashboards import dashboards
 from streams.commands.detect import detect
@@ -36,6 +35,7 @@ from streams.feeds.results import Rejection
 from streams.feeds.times import parse_time
 from streams.settings import CONFIG_ENV, ConfigError, Settings, load_settings
 from streams.times import iso_ms
+from streams.tools import stack as stack_mod
 from streams.topics import create_topics
 
 console = Console(stderr=True, highlight=False)
@@ -248,7 +248,7 @@ def worker(ctx: click.Context, web_port: int | None, loglevel: str, tag: str | N
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Bring the stack up, start a worker, replay the bundled simulated feed, say what it saw."""
-    from streams.demo import DemoError, run_demo
+    from streams.tools.demo import DemoError, run_demo
 
     s = settings_from(ctx)
     try:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+HOUR = 3600.0
+DAY = 86400.0
+
 # Years datetime can hold; epoch seconds outside them are not times.
 MIN_S = -62_135_596_800.0  # 0001-01-01
 MAX_S = 253_402_300_799.0  # 9999-12-31T23:59:59

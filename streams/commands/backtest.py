@@ -27,7 +27,7 @@ from streams.backtest import (
     write_html,
     write_json,
 )
-from streams.pipeline import PipelineConfig
+from streams.detection import PipelineConfig
 
 #: the level the San Pedro Bay region's queue is watched against by default (FACTS.md:
 #: 40 container ships at anchor on 2021-02-01, FreightWaves)
@@ -59,7 +59,7 @@ def _simulate(
     ports: int,
     console: Console,
 ) -> list[Path]:
-    from streams.simulator import ScenarioOptions, simulate
+    from streams.tools.simulator import ScenarioOptions, simulate
 
     console.print(f"simulating {scenario} (seed {seed}) into a temporary directory")
     simulate(out, scenario, ScenarioOptions(seed=seed, start=start, end=end, ports=ports))

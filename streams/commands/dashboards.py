@@ -446,7 +446,7 @@ def topic_marks(settings: Settings, port: str) -> list[tuple[float, str]]:
     """:func:`firing_marks` of the alerts topic; none (with a note) when Kafka is away."""
     from kafka.errors import KafkaError
 
-    from streams.demo import alert_history
+    from streams.tools.demo import alert_history
 
     try:
         return firing_marks(alert_history(settings), port)

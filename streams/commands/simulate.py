@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streams.simulator import SCENARIOS, ScenarioOptions, SimulationSummary, TrackOptions
-from streams.simulator import simulate as run_simulation
-from streams.simulator.scenarios import MAX_RANDOM_PORTS
+from streams.tools.simulator import SCENARIOS, ScenarioOptions, SimulationSummary, TrackOptions
+from streams.tools.simulator import simulate as run_simulation
+from streams.tools.simulator.scenarios import MAX_RANDOM_PORTS
 
 __all__ = ["simulate", "summary_lines", "summary_table"]
 

@@ -1,6 +1,6 @@
 """Detector alert transitions as an operator receives them: names, labels, links.
 
-A :class:`~streams.pipeline.Alert` (what the detection stage decided) becomes
+A :class:`~streams.detection.AlertTransition` (what the detection stage decided) becomes
 
 * a record of the compacted alerts topic, keyed by the alert key: the whole
   transition as JSON (:func:`to_record`), read back by :func:`from_record`;
@@ -11,7 +11,7 @@ A :class:`~streams.pipeline.Alert` (what the detection stage decided) becomes
   explanation as description, and a link that opens the detector drill-down
   dashboard on the series around the transition's event time.
 
->>> from streams.pipeline import Alert as A
+>>> from streams.detection import AlertTransition as A
 >>> a = A("k1", "firing", "vessels_waiting|USLAX", "queue_trend", "warning", 1.6e9, 1.6e9,
 ...       40.0, 30.0, 0.9, 55.0, 9e5, 6e5, 1.2e6, 1.6009e9, "queue building")
 >>> am = to_alertmanager(a, "http://grafana:3000")
@@ -29,7 +29,8 @@ import urllib.parse
 from typing import Any
 
 from streams import alerting
-from streams.pipeline import Alert
+from streams.detection import AlertTransition
+from streams.times import iso
 
 #: detector route -> (Alertmanager alert name, category, what it means)
 NAMES: dict[str, tuple[str, str, str]] = {
@@ -58,7 +59,7 @@ DRILLDOWN_UID = "detector-drilldown"
 DAY = 86400.0
 
 
-def labels_of(a: Alert) -> dict[str, str]:
+def labels_of(a: AlertTransition) -> dict[str, str]:
     """Bounded labels of a transition, from its series key."""
     parts = a.series.split("|")
     _, category, _ = NAMES.get(a.detector, ("", "congestion", ""))
@@ -75,7 +76,7 @@ def labels_of(a: Alert) -> dict[str, str]:
     return labels
 
 
-def dashboard_link(grafana_url: str, a: Alert) -> str:
+def dashboard_link(grafana_url: str, a: AlertTransition) -> str:
     """The drill-down dashboard on the series, 30 days before to 7 days after the event."""
     q = urllib.parse.urlencode({
         "var-series": a.series, "var-detector": a.detector,
@@ -84,7 +85,7 @@ def dashboard_link(grafana_url: str, a: Alert) -> str:
     return f"{grafana_url.rstrip('/')}/d/{DRILLDOWN_UID}?{q}"
 
 
-def to_alertmanager(a: Alert, grafana_url: str) -> alerting.Alert:
+def to_alertmanager(a: AlertTransition, grafana_url: str) -> alerting.AlertmanagerAlert:
     name, _, meaning = NAMES.get(a.detector, ("BerthwatchDetector", "congestion", a.detector))
     firing = a.state == "firing"
     summary = f"{a.series}: {meaning}" if firing else f"{a.series}: back to normal"
@@ -92,8 +93,8 @@ def to_alertmanager(a: Alert, grafana_url: str) -> alerting.Alert:
                    "runbook_url": f"docs/RUNBOOK.md#{RUNBOOK.get(a.detector, 'queue')}",
                    "value": f"{a.value:.4g}"}
     if math.isfinite(a.crossing_ts) and a.eta_seconds > 0:
-        annotations["projected_crossing"] = alerting.iso(a.crossing_ts)
-    return alerting.Alert(
+        annotations["projected_crossing"] = iso(a.crossing_ts)
+    return alerting.AlertmanagerAlert(
         key=a.key,
         name=name,
         severity=a.severity,
@@ -106,7 +107,7 @@ def to_alertmanager(a: Alert, grafana_url: str) -> alerting.Alert:
     )
 
 
-def to_record(a: Alert) -> bytes:
+def to_record(a: AlertTransition) -> bytes:
     """The alerts topic's value: the transition with its name and labels."""
     body = a.as_dict()
     name = NAMES.get(a.detector, ("BerthwatchDetector", "", ""))[0]
@@ -118,10 +119,10 @@ def _num(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
-def from_record(data: bytes) -> Alert:
+def from_record(data: bytes) -> AlertTransition:
     """Read an alerts-topic value back into the transition."""
     d = json.loads(data)
-    return Alert(
+    return AlertTransition(
         key=d["key"], state=d["state"], series=d["series"], detector=d["detector"],
         severity=d["severity"], ts=float(d["ts"]), since=float(d["since"]),
         value=_num(d["value"]), expected=_num(d["expected"]), score=_num(d["score"]),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from streams.detection import TREND_ROUTES, AlertTransition, PipelineConfig, StageOutput
 from streams.features import FeaturePoints
 from streams.metrics import (
     ALERT_ACTIVE,
@@ -39,7 +40,7 @@ from streams.metrics import (
     VESSEL_WAIT,
     VESSELS_WAITING,
 )
-from streams.pipeline import TREND_ROUTES, Alert, PipelineConfig, StageOutput, family_of
+from streams.series import family_of
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -217,7 +218,7 @@ class Exporter:
     # -- alerts
 
     @staticmethod
-    def alert(a: Alert) -> None:
+    def alert(a: AlertTransition) -> None:
         if is_item(a.series):
             return  # item alerts go to Alertmanager and the topic, not to labels
         firing = a.state == "firing"

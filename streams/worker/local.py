@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 from aiokafka.partitioner import DefaultPartitioner
 
+from streams.detection import AlertTransition, PipelineConfig
 from streams.features import Geofence
 from streams.feeds.codec import encode_array, keys_of_array
-from streams.pipeline import Alert, PipelineConfig
 from streams.worker.stages import (
     FEED_TOPICS,
     KIND_OF_TOPIC,
@@ -34,7 +34,7 @@ from streams.worker.stages import (
 
 @dataclass
 class LocalRun:
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: list[AlertTransition] = field(default_factory=list)
     records: int = 0
     messages: int = 0
 

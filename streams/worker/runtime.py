@@ -40,7 +40,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from streams.alerting import AlertmanagerSender, iso
+from streams.alerting import AlertmanagerSender
+from streams.detection import AlertTransition, MethodologyChange, PipelineConfig
 from streams.features import Geofence
 from streams.geo import Geography, load_geography
 from streams.metrics import (
@@ -59,8 +60,8 @@ from streams.metrics import (
     RECORDS_IN,
     WATERMARK,
 )
-from streams.pipeline import Alert, MethodologyChange, PipelineConfig
 from streams.settings import Settings
+from streams.times import iso
 from streams.topics import END_OF_FEED_HEADER as END_HEADER
 from streams.worker.alerts import from_record, to_alertmanager, to_record
 from streams.worker.export import Exporter
@@ -143,7 +144,7 @@ class WorkerRuntime:
         self.stopping = asyncio.Event()
         self.lock = asyncio.Lock()  # batches vs rebalance callbacks
         self.in_batch = False
-        self.published: list[Alert] = []  # this process's publications (tests, demo)
+        self.published: list[AlertTransition] = []  # this process's publications (tests, demo)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -14,7 +14,7 @@ nothing to say about a port).
 **Detection stage** (:class:`DetectShard`): one per detection partition. A
 :class:`~streams.features.combine.PartialsCombiner` over every feed partition
 (the *sources*) releases an interval's feature points once every source has
-closed it; they go through :class:`~streams.pipeline.DetectionStage`, the code
+closed it; they go through :class:`~streams.detection.DetectionStage`, the code
 the backtest runs. The shard remembers, per alert key, the event time of the
 last transition published, and publishes a transition only if it is newer: a
 shard restarted from an older checkpoint recomputes transitions it already
@@ -40,12 +40,12 @@ import numpy as np
 import numpy.typing as npt
 from kafka.partitioner.default import murmur2
 
+from streams.detection import AlertTransition, DetectionStage, PipelineConfig, StageOutput
 from streams.features import Engine, FeaturePoints, Partials, engine_for, interval_of
 from streams.features._state import load_npz, save_npz
 from streams.features.combine import PartialsCombiner
 from streams.features.windows import NONE, floor_to
 from streams.feeds.codec import Kind, decode_batch, validate_batch
-from streams.pipeline import Alert, DetectionStage, PipelineConfig, StageOutput
 
 FEED_TOPICS: tuple[str, ...] = ("positions", "containers", "inventory")
 """Feed topics (short names) the feature stage reads, in source-numbering order."""
@@ -338,7 +338,7 @@ class DetectShard:
         """Every feed partition sent its end-of-feed marker, and all of it is processed."""
         return all(c.combiner.watermark >= END_OF_FEED for c in self.clocks.values())
 
-    def fresh(self, alerts: Sequence[Alert]) -> list[Alert]:
+    def fresh(self, alerts: Sequence[AlertTransition]) -> list[AlertTransition]:
         """The transitions not yet published (newer than the last one of their key);
         marks them published."""
         out = []

@@ -13,7 +13,7 @@ from streams.backtest import monthly_report
 from streams.commands.backtest import backtest
 from streams.feeds import Kind
 from streams.feeds.files import detect_format, read_arrays
-from streams.simulator import ScenarioOptions, simulate
+from streams.tools.simulator import ScenarioOptions, simulate
 from tests.conftest import SHARED_DATA
 
 

@@ -16,8 +16,8 @@ from streams.backtest import (
     related_series,
     score_windows,
 )
+from streams.detection import AlertTransition
 from streams.features import FeaturePoints
-from streams.pipeline import Alert
 
 DAY = 86400.0
 T0 = 1_609_459_200.0  # 2021-01-01
@@ -34,8 +34,8 @@ def alert(
     day: float,
     since: float | None = None,
     severity: str = "warning",
-) -> Alert:
-    return Alert(
+) -> AlertTransition:
+    return AlertTransition(
         key=alert_key(series, detector, severity),
         state=state,
         series=series,

@@ -9,8 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from streams.detection import DetectionStage, MethodologyChange, PipelineConfig
 from streams.features import FeaturePoints
-from streams.pipeline import DetectionStage, MethodologyChange, PipelineConfig
 
 H = 3600
 DAY = 86400

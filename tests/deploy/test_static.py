@@ -204,7 +204,7 @@ def test_alertmanager_routes_by_severity_and_port(labels: list[str], receivers: 
 
 
 def test_rendered_alertmanager_config_is_valid_and_follows_settings(tmp_path: Path) -> None:
-    from streams.stack import render_alertmanager_config
+    from streams.tools.stack import render_alertmanager_config
 
     s = Settings(alert_webhook_url="http://127.0.0.1:17001/hook", alert_group_wait="2s")
     config = render_alertmanager_config(s)

@@ -20,7 +20,7 @@ from streams.features import VesselConfig, VesselFeatures, merge_partials
 from streams.feeds.codec import POSITION_DTYPE
 from streams.geo import load_geography
 
-simulator = pytest.importorskip("streams.simulator")
+simulator = pytest.importorskip("streams.tools.simulator")
 
 
 def _ms(text: str) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from streams.settings import Settings, load_settings
-from streams.stack import services
+from streams.tools.stack import services
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BERTHWATCH = [sys.executable, "-m", "streams"]
@@ -188,7 +188,7 @@ FEED_NAMES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
 @pytest.fixture(scope="session")
 def spb_feed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
     """The simulated San Pedro Bay feed (the demo's, five months of it) and its labels."""
-    from streams.simulator import ScenarioOptions, TrackOptions, simulate
+    from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
 
     out = tmp_path_factory.mktemp("spb-feed")
     simulate(out, "san-pedro-bay-2021", ScenarioOptions(seed=0, start=SPB_START, end=SPB_END),
@@ -225,7 +225,7 @@ def deployment(name: str, labels: Path, **extra: str) -> dict[str, str]:
 
 def metric(worker: Worker, name: str, /, **labels: str) -> float:
     """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none or down)."""
-    from streams.demo import worker_metric
+    from streams.tools.demo import worker_metric
 
     value = worker_metric("127.0.0.1", worker.web_port, name, **labels)
     return 0.0 if value is None else value

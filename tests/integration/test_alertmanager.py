@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from streams.alerting import Alert, AlertmanagerSender
+from streams.alerting import AlertmanagerAlert, AlertmanagerSender
 from streams.settings import Settings
 from tests.integration.conftest import eventually, http_json
 
@@ -57,7 +57,7 @@ def receiver(stack: Settings) -> Iterator[Receiver]:
         r.server.shutdown()
 
 
-def _send(settings: Settings, alerts: list[Alert]) -> None:
+def _send(settings: Settings, alerts: list[AlertmanagerAlert]) -> None:
     async def go() -> None:
         sender = AlertmanagerSender(settings.am_url)
         sender.start()
@@ -70,8 +70,8 @@ def _send(settings: Settings, alerts: list[Alert]) -> None:
 
 
 def _alert(key: str, name: str, port: str, category: str, severity: str = "warning",
-           ends_at: float | None = None) -> Alert:
-    return Alert(
+           ends_at: float | None = None) -> AlertmanagerAlert:
+    return AlertmanagerAlert(
         key=key, name=name, severity=severity,
         labels={"port": port, "category": category, "series": f"vessels_waiting|{port}",
                 "detector": "trend"},

@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 
 from streams.settings import Settings
-from streams.stack import services
+from streams.tools.stack import services
 from tests.integration.conftest import run_cli
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from streams.cli import cli
 from streams.settings import ConfigError, Settings, load_settings
-from streams.stack import Kafka, Prometheus, StackError, render_prometheus_config
+from streams.tools.stack import Kafka, Prometheus, StackError, render_prometheus_config
 
 
 def test_every_setting_is_documented() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from streams.backtest import BacktestResult, geography_for, load_labels, run_backtest
 from streams.geo import Geography
-from streams.simulator import ScenarioOptions, simulate
+from streams.tools.simulator import ScenarioOptions, simulate
 from tests.worker.helpers import FEED_FILES, feed_arrays
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from streams.backtest import read_feeds
+from streams.detection import AlertTransition
 from streams.feeds.codec import DTYPES
-from streams.pipeline import Alert
 from streams.worker.local import feature_results
 from streams.worker.stages import KIND_OF_TOPIC, SourceLayout
 
@@ -30,11 +30,11 @@ def feed_arrays(paths: Sequence[Path]) -> dict[str, npt.NDArray[Any]]:
     return out
 
 
-def transitions(alerts: Sequence[Alert]) -> list[tuple[str, str, float, str]]:
+def transitions(alerts: Sequence[AlertTransition]) -> list[tuple[str, str, float, str]]:
     return [(a.key, a.state, a.ts, a.severity) for a in alerts]
 
 
-def in_event_order(alerts: Sequence[Alert]) -> list[Alert]:
+def in_event_order(alerts: Sequence[AlertTransition]) -> list[AlertTransition]:
     """Alerts by event time (then key). Hourly and daily series are decided by separate
     stages, so their transitions interleave differently in a stream and a backtest; within
     one key the order is the event-time order either way."""

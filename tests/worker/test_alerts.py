@@ -1,4 +1,4 @@
-"""Alert transitions for the alerts topic and for Alertmanager."""
+"""AlertTransition transitions for the alerts topic and for Alertmanager."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import fields, replace
 
 import pytest
 
-from streams.pipeline import Alert
+from streams.detection import AlertTransition
 from streams.worker.alerts import (
     DAY,
     dashboard_link,
@@ -24,8 +24,8 @@ T = 1_637_000_000.0
 GRAFANA = "http://grafana:3000/"
 
 
-def _alert(series: str, detector: str, state: str = "firing", **kw: object) -> Alert:
-    base = Alert(
+def _alert(series: str, detector: str, state: str = "firing", **kw: object) -> AlertTransition:
+    base = AlertTransition(
         key="0123456789abcdef", state=state, series=series, detector=detector,
         severity="warning", ts=T, since=T - 6 * 3600, value=41.0, expected=30.0, score=0.93,
         limit=55.0, eta_seconds=4 * DAY, eta_lower=2 * DAY, eta_upper=9 * DAY,
@@ -121,8 +121,8 @@ def test_dashboard_link_opens_the_series_around_the_event() -> None:
     }
 
 
-def _same(a: Alert, b: Alert) -> None:
-    for f in fields(Alert):
+def _same(a: AlertTransition, b: AlertTransition) -> None:
+    for f in fields(AlertTransition):
         x, y = getattr(a, f.name), getattr(b, f.name)
         if isinstance(x, float) and math.isnan(x):
             assert isinstance(y, float) and math.isnan(y), f.name

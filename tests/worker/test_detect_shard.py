@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from streams.pipeline import Alert, PipelineConfig
+from streams.detection import AlertTransition, PipelineConfig
 from streams.worker.stages import END_OF_FEED, DetectShard, PartialsMessage, SourceLayout
 from tests.worker.conftest import Scenario
 from tests.worker.helpers import in_event_order, partials_stream, transitions
 
 Stream = tuple[PipelineConfig, SourceLayout, list[bytes]]
-Reference = tuple[list[Alert], int, int]
+Reference = tuple[list[AlertTransition], int, int]
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +21,12 @@ def stream(scenario: Scenario) -> Stream:
     return scenario.backtest.config, layout, inbox[0]
 
 
-def _feed(shard: DetectShard, msgs: Sequence[bytes]) -> tuple[list[Alert], list[Alert]]:
+def _feed(
+    shard: DetectShard, msgs: Sequence[bytes]
+) -> tuple[list[AlertTransition], list[AlertTransition]]:
     """Everything the detectors decided, and what the ledger let through."""
-    decided: list[Alert] = []
-    published: list[Alert] = []
+    decided: list[AlertTransition] = []
+    published: list[AlertTransition] = []
     for m in msgs:
         _, out = shard.add(PartialsMessage.decode(m))
         decided += out.alerts
@@ -38,7 +40,7 @@ def reference(stream: Stream) -> Reference:
     published before k, between k and m, and after m."""
     cfg, layout, msgs = stream
     shard = DetectShard(cfg, layout)
-    published: list[Alert] = []
+    published: list[AlertTransition] = []
     at: list[int] = []  # message index of each publication
     for i, m in enumerate(msgs):
         _, out = shard.add(PartialsMessage.decode(m))
@@ -124,9 +126,9 @@ def test_fresh_and_remember_keep_the_newest_time_per_key() -> None:
     assert shard.fresh([_alert("k3", "firing", 300.0)]) == []
 
 
-def _alert(key: str, state: str, ts: float) -> Alert:
+def _alert(key: str, state: str, ts: float) -> AlertTransition:
     nan = float("nan")
-    return Alert(key, state, "vessels_waiting|XZAAA", "queue_level", "warning", ts, ts,
+    return AlertTransition(key, state, "vessels_waiting|XZAAA", "queue_level", "warning", ts, ts,
                  1.0, nan, nan, nan, nan, nan, nan, nan, "")  # fmt: skip
 
 

@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 
+from streams.detection import AlertTransition, PipelineConfig, PointScores, StageOutput
 from streams.features import FeaturePoints
 from streams.metrics import REGISTRY
-from streams.pipeline import Alert, PipelineConfig, PointScores, StageOutput
 from streams.worker.export import Exporter, is_item
 
 HOUR, DAY = 3600.0, 86400.0
@@ -219,8 +219,8 @@ def test_detector_gauges_and_crossing_removal() -> None:
 
 
 def test_alert_gauges_follow_transitions_but_not_items() -> None:
-    def alert(series: str, state: str) -> Alert:
-        return Alert("k", state, series, "queue_trend", "warning", T + 7200, T, 1.0, NAN,
+    def alert(series: str, state: str) -> AlertTransition:
+        return AlertTransition("k", state, series, "queue_trend", "warning", T + 7200, T, 1.0, NAN,
                      NAN, NAN, NAN, NAN, NAN, NAN, "")  # fmt: skip
 
     series = "vessels_waiting|XZALR"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.pipeline import family_of
+from streams.series import family_of
 from streams.worker.local import run_partitioned
 from streams.worker.stages import shard_of
 from tests.worker.conftest import Scenario

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streams.simulator.calibration import DAY, epoch_to_iso
+from streams.tools.simulator.calibration import DAY, epoch_to_iso
 
 __all__ = ["Event", "Window", "limit_time", "windows_from_curve"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streams.simulator import ScenarioOptions, simulate
+from streams.tools.simulator import ScenarioOptions, simulate
 
 Run = Callable[..., Path]
 

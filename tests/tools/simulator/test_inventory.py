@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.simulator import ScenarioOptions, simulate
+from streams.tools.simulator import ScenarioOptions, simulate
 
 
 def test_semiconductor_days_of_supply(sim_run: Any, readers: Any) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streams.simulator.calibration import DOS_OTHER_RANGE
+from streams.tools.simulator.calibration import DOS_OTHER_RANGE
 
 __all__ = [
     "Drawdown",

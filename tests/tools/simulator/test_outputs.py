@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from streams.commands.simulate import simulate as simulate_command
 from streams.geo import load_geography
-from streams.simulator import ScenarioOptions, simulate
-from streams.simulator.writer import AIS_HEADER
+from streams.tools.simulator import ScenarioOptions, simulate
+from streams.tools.simulator.writer import AIS_HEADER
 
 FILES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz", "labels.json")
 

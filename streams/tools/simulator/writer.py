@@ -10,8 +10,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from streams.simulator.containers import EVENT_NAMES, ContainerEvents
-from streams.simulator.vessels import STATUS_NONE, AisRows
+from streams.tools.simulator.containers import EVENT_NAMES, ContainerEvents
+from streams.tools.simulator.vessels import STATUS_NONE, AisRows
 
 __all__ = [
     "AIS_HEADER",

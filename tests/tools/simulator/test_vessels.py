@@ -9,9 +9,9 @@ import pytest
 import shapely
 
 from streams.geo import load_geography
-from streams.simulator import ScenarioOptions, build_scenario
-from streams.simulator.calibration import iso_to_epoch
-from streams.simulator.vessels import schedule_visits
+from streams.tools.simulator import ScenarioOptions, build_scenario
+from streams.tools.simulator.calibration import iso_to_epoch
+from streams.tools.simulator.vessels import schedule_visits
 
 REGION = load_geography().regions["san-pedro-bay"]
 ANCHORAGES = shapely.union_all([a.polygon for a in REGION.anchorages])

@@ -30,10 +30,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from streams import stack
 from streams.replay import ReplayStats, options_from_settings, replay
 from streams.settings import Settings
-from streams.simulator import ScenarioOptions, TrackOptions, simulate
+from streams.tools import stack
+from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
 from streams.topics import create_topics
 
 FEED_FILES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")

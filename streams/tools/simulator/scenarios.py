@@ -19,12 +19,12 @@ from streams.geo import (
     WaitingArea,
     load_geography,
 )
-from streams.simulator import calibration as cal
-from streams.simulator.calibration import DAY, curve_at, iso_to_epoch
-from streams.simulator.containers import DwellPlan, month_starts
-from streams.simulator.inventory import Drawdown, InventoryPlan, draw_levels, series_names
-from streams.simulator.labels import Event, Window, limit_time, windows_from_curve
-from streams.simulator.vessels import QueuePlan, feasible_waiting
+from streams.tools.simulator import calibration as cal
+from streams.tools.simulator.calibration import DAY, curve_at, iso_to_epoch
+from streams.tools.simulator.containers import DwellPlan, month_starts
+from streams.tools.simulator.inventory import Drawdown, InventoryPlan, draw_levels, series_names
+from streams.tools.simulator.labels import Event, Window, limit_time, windows_from_curve
+from streams.tools.simulator.vessels import QueuePlan, feasible_waiting
 
 __all__ = ["SCENARIOS", "ScenarioOptions", "ScenarioPlan", "build_scenario"]
 

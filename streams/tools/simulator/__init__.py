@@ -6,7 +6,7 @@
 ``labels.json`` (disruption windows and methodology events) and, for the
 ``random`` scenario, ``geography.yaml`` (its fictional ports, loadable with
 :func:`streams.geo.load_geography`). The same seed and options give the same
-bytes. Calibration figures are in :mod:`streams.simulator.calibration`.
+bytes. Calibration figures are in :mod:`streams.tools.simulator.calibration`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,16 @@ import numpy as np
 import yaml
 
 from streams.geo import geography_to_dict
-from streams.simulator.calibration import epoch_to_iso
-from streams.simulator.containers import container_events, number_boxes
-from streams.simulator.inventory import inventory_days
-from streams.simulator.scenarios import SCENARIOS, ScenarioOptions, ScenarioPlan, build_scenario
-from streams.simulator.vessels import (
+from streams.tools.simulator.calibration import epoch_to_iso
+from streams.tools.simulator.containers import container_events, number_boxes
+from streams.tools.simulator.inventory import inventory_days
+from streams.tools.simulator.scenarios import (
+    SCENARIOS,
+    ScenarioOptions,
+    ScenarioPlan,
+    build_scenario,
+)
+from streams.tools.simulator.vessels import (
     AisRows,
     Fleet,
     TrackOptions,
@@ -35,7 +40,7 @@ from streams.simulator.vessels import (
     extra_station_rows,
     schedule_visits,
 )
-from streams.simulator.writer import (
+from streams.tools.simulator.writer import (
     INVENTORY_HEADER,
     GzipText,
     NmeaFields,

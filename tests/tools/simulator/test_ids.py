@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.simulator.ids import (
+from streams.tools.simulator.ids import (
     is_valid_imo,
     is_valid_iso6346,
     make_container_numbers,

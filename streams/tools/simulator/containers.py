@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streams.simulator.calibration import DAY
-from streams.simulator.ids import make_container_numbers
-from streams.simulator.vessels import Visits
+from streams.tools.simulator.calibration import DAY
+from streams.tools.simulator.ids import make_container_numbers
+from streams.tools.simulator.vessels import Visits
 
 __all__ = [
     "ContainerEvents",

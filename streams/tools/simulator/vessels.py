@@ -18,9 +18,9 @@ import numpy as np
 import shapely
 
 from streams.geo import Anchorage, Region
-from streams.simulator.calibration import DAY
-from streams.simulator.geometry import bearing_deg, dist_nm, offset_nm, sample_in_ring
-from streams.simulator.ids import make_imos, make_mmsis
+from streams.tools.simulator.calibration import DAY
+from streams.tools.simulator.geometry import bearing_deg, dist_nm, offset_nm, sample_in_ring
+from streams.tools.simulator.ids import make_imos, make_mmsis
 
 __all__ = [
     "AisRows",
