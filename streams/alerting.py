@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,18 +42,6 @@ class AlertmanagerAlert:
     @property
     def firing(self) -> bool:
         return self.ends_at is None
-
-    def to_record(self) -> bytes:
-        """The value published to the compacted alerts topic (JSON, keyed by ``key``)."""
-        body = {
-            "key": self.key, "name": self.name, "severity": self.severity,
-            "state": "firing" if self.firing else "resolved",
-            "labels": self.labels, "summary": self.summary, "description": self.description,
-            "starts_at": iso(self.starts_at),
-            "ends_at": iso(self.ends_at) if self.ends_at is not None else None,
-            "annotations": self.annotations,
-        }
-        return json.dumps(body, sort_keys=True).encode()
 
     def to_alertmanager(self) -> dict[str, Any]:
         """The API v2 payload element (``postableAlert``)."""
