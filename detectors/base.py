@@ -37,21 +37,31 @@ class Result:
 
     Extras are also attributes (``result.expected``). They are put back into
     input order on first access, so a caller that only needs scores pays for
-    nothing else.
+    nothing else. A detector that names the kind of change it saw returns an
+    integer ``kind`` extra and its name table in ``kinds`` (``kinds[0]`` is "none").
     """
 
-    __slots__ = ("_extras", "_order", "_raw", "score")
+    __slots__ = ("_extras", "_order", "_raw", "kinds", "score")
 
     def __init__(
         self,
         score: FloatArray,
         extras: dict[str, NDArray[Any]] | None = None,
         order: NDArray[np.int64] | None = None,
+        kinds: tuple[str, ...] = (),
     ) -> None:
         self.score = score
         self._raw = extras or {}
         self._order = order
         self._extras: dict[str, NDArray[Any]] | None = None
+        self.kinds = kinds
+
+    def kind_name(self, i: int) -> str:
+        """Name of the kind of change at input position ``i`` ("" if the detector names none)."""
+        codes = self.extras.get("kind")
+        if codes is None or not self.kinds:
+            return ""
+        return self.kinds[int(codes[i])]
 
     @property
     def extras(self) -> dict[str, NDArray[Any]]:
@@ -90,6 +100,8 @@ class Detector(ABC):
     name: ClassVar[str]
     #: per-series state: field name -> (dtype, initial value)
     fields: ClassVar[dict[str, tuple[str, float]]]
+    #: names of the codes in a ``kind`` extra, if the detector has one
+    kinds: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, warmup: int = 0, widths: dict[str, int] | None = None) -> None:
         if warmup < 0:
@@ -131,7 +143,7 @@ class Detector(ABC):
         if batch.n and batch.rows[-1] >= self._size:
             self.grow(int(batch.rows[-1]) + 1)
         score, extras = self._update(batch)
-        return Result(batch.unsort(score), extras, batch.order)
+        return Result(batch.unsort(score), extras, batch.order, self.kinds)
 
     @abstractmethod
     def _update(self, b: Batch) -> tuple[FloatArray, dict[str, NDArray[Any]]]:

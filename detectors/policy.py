@@ -56,7 +56,7 @@ DEFAULT_SEVERITIES = (Severity("warning", 0.8, 0.6), Severity("critical", 0.95, 
 #: scale is robust to the anomalies themselves, where one score at the threshold is already
 #: strong evidence and waiting for a second one costs early warning (chosen on the tuning
 #: half of the labelled series, see docs/QUALITY.md)
-DEFAULT_PERSISTENCE: dict[str, tuple[int, int]] = {"robust": (1, 1)}
+DEFAULT_PERSISTENCE: dict[str, tuple[int, int]] = {"robust": (1, 1), "changes": (1, 1)}
 
 
 def alert_key(series: str, detector: str, severity: str) -> str:
@@ -91,6 +91,7 @@ class Transition:
     eta_seconds: float  # projected seconds until the limit is crossed (NaN if none)
     eta_lower: float
     eta_upper: float
+    kind: str = ""  # the kind of change the detector saw ("" if it names none)
 
     @property
     def crossing_ts(self) -> float:
@@ -108,9 +109,10 @@ class Transition:
         value 50 vs expected 49
         limit projected at 1970-01-07T00:00:00Z (1970-01-06T00:00:00Z .. 1970-01-09T00:00:00Z)
         """
+        seen = f"{self.detector} score {self.score:.2f}" + (f", {self.kind}" if self.kind else "")
         text = (
             f"{self.series}: {self.severity} {self.state} since {_iso(self.since)} "
-            f"({self.detector} score {self.score:.2f}): value {self.value:g}"
+            f"({seen}): value {self.value:g}"
         )
         if not math.isnan(self.expected):
             text += f" vs expected {self.expected:g}"
@@ -321,6 +323,7 @@ class AlertPolicy:
                     eta_seconds=extra("eta_seconds", j),
                     eta_lower=extra("eta_lower", j),
                     eta_upper=extra("eta_upper", j),
+                    kind=result.kind_name(j) if result is not None else "",
                 )
             )
         return out
