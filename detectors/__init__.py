@@ -1,10 +1,11 @@
 """Vectorized anomaly detectors and the alert policy (pure numpy, no I/O).
 
 >>> sorted(DETECTORS)
-['composite', 'cusum', 'ewma', 'robust', 'seasonal', 'staleness', 'trend']
+['changes', 'composite', 'cusum', 'ewma', 'robust', 'seasonal', 'staleness', 'trend']
 """
 
 from detectors.base import Detector, Result, SeriesRegistry, ratio_to_score
+from detectors.changes import Changes
 from detectors.composite import CompositeIndex
 from detectors.cusum import CUSUM
 from detectors.ewma import EWMA
@@ -17,7 +18,7 @@ from detectors.trend import DampedTrend
 #: detector name -> class
 DETECTORS: dict[str, type[Detector]] = {
     cls.name: cls
-    for cls in (EWMA, CUSUM, Seasonal, DampedTrend, Staleness, CompositeIndex, RobustEW)
+    for cls in (EWMA, CUSUM, Seasonal, DampedTrend, Staleness, CompositeIndex, RobustEW, Changes)
 }
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "DETECTORS",
     "EWMA",
     "AlertPolicy",
+    "Changes",
     "CompositeIndex",
     "DampedTrend",
     "Detector",

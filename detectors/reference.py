@@ -425,6 +425,151 @@ class RobustEWRef(Reference):
         return score, {"expected": expected, "z": z}
 
 
+@dataclass
+class ChangesState:
+    loc: float = 0.0
+    dev: float = 0.0
+    short: float = 0.0
+    base: float = 0.0
+    trend: float = 0.0
+    spread_short: float = 0.0
+    spread_long: float = 0.0
+    rep_short: float = 0.0
+    rep_long: float = 0.0
+    cal: list[float] | None = None  # level, ramp, variance, flatline
+    prev: float = NAN
+    last_ts: float = NAN
+    count: int = 0
+    episode_kind: int = 0
+    in_episode: bool = False
+    ramp_before: bool = False
+
+
+CHANGE_PRIORITY = (0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 6)
+#: ratio of the calibrated deviation to its alarm at which the score is 0.6
+EPISODE_RATIO = math.sqrt(math.log(2.5) / math.log(5.0))
+
+
+class ChangesRef(Reference):
+    name = "changes"
+
+    def __init__(
+        self,
+        warmup: int = 48,
+        u_alarm: float = 4.0,
+        level_halflife: float = 3600.0,
+        spread_halflife: float = 7 * 86400.0,
+        short_halflife: float = 3 * 3600.0,
+        base_halflife: float = 86400.0,
+        ramp_halflife: float = 6 * 3600.0,
+        var_halflife: float = 12 * 3600.0,
+        calib_halflife: float = 28 * 86400.0,
+        clip: float = 5.0,
+        rel_floor: float = 0.1,
+        abs_floor: float = 1e-6,
+        level_alarm: float = 1.25,
+        ramp_alarm: float = 1.0,
+        var_alarm: float = 1.25,
+        flat_alarm: float = 1.5,
+    ) -> None:
+        super().__init__(warmup)
+        self.u_alarm, self.clip = u_alarm, clip
+        self.h_level, self.h_spread, self.h_short = level_halflife, spread_halflife, short_halflife
+        self.h_base, self.h_ramp, self.h_var = base_halflife, ramp_halflife, var_halflife
+        self.h_calib = calib_halflife
+        self.rel_floor, self.abs_floor = rel_floor, abs_floor
+        self.alarms = (level_alarm, ramp_alarm, var_alarm, flat_alarm)
+
+    def update(self, row: int, ts: float, value: float) -> tuple[float, dict[str, float]]:
+        s = self.state.setdefault(row, ChangesState())
+        if math.isnan(value):
+            return 0.0, {"expected": NAN, "z": NAN, "kind": 0.0}
+        x = value
+        spread_floor = max(self.abs_floor, 0.01 * abs(x))
+        if s.count == 0:
+            s.loc = s.short = s.base = s.prev = x
+            s.spread_short = s.spread_long = math.log(spread_floor)
+            s.cal = [0.0, 0.0, 0.0, 0.0]
+            s.count, s.last_ts = 1, ts
+            return 0.0, {"expected": NAN, "z": NAN, "kind": 0.0}
+        assert s.cal is not None
+        n = s.count
+        dt = max(ts - s.last_ts, 0.0)
+
+        def a(h: float) -> float:
+            return max(-math.expm1(-LN2 * dt / h), 1.0 / (n + 1.0))
+
+        warm, live = n >= self.warmup, n >= max(self.warmup, 1)
+        floor = max(self.abs_floor, self.rel_floor * abs(s.loc))
+        scale = max(ABS_DEV_TO_SD * s.dev, floor)
+        res = x - s.loc
+        lim = self.clip * scale if warm else math.inf
+        cr = min(max(res, -lim), lim)
+        loc = s.loc + a(self.h_level) * cr
+        short = s.short + a(self.h_short) * (s.loc + cr - s.short)
+        step = min(max(x - s.prev, -1.5 * scale), 1.5 * scale)
+        trend = s.trend + a(self.h_ramp) * (step / dt - s.trend) if dt > 0 else s.trend
+        g = math.log(abs(x - s.prev - s.trend * dt) + max(self.abs_floor, 0.01 * abs(s.loc)))
+        spread_short = s.spread_short + a(self.h_var) * (g - s.spread_short)
+        same = 1.0 if x == s.prev else 0.0
+        rep_short = s.rep_short + a(self.h_short) * (same - s.rep_short)
+        rep_long = s.rep_long + a(self.h_spread) * (same - s.rep_long)
+        evidence = (
+            short - s.base,
+            trend * self.h_ramp,
+            spread_short - s.spread_long,
+            max(rep_short - rep_long, 0.0),
+        )
+        floors = (0.3 * floor, 0.3 * floor, 0.1, 0.1)
+        widen = math.exp(min(max(evidence[2], 0.0), 50.0))
+        a_cal = a(self.h_calib)
+        ratio = [0.0] * 5
+        for c in range(4):
+            sc0 = max(ABS_DEV_TO_SD * s.cal[c], floors[c])
+            sc = sc0 * widen if c < 2 else sc0
+            ratio[c] = abs(evidence[c]) / sc / (self.u_alarm * self.alarms[c])
+            if not warm or ratio[c] < 1.0:
+                e = min(abs(evidence[c]), 2.0 * sc0) if warm else abs(evidence[c])
+                s.cal[c] += a_cal * (e - s.cal[c])
+        z = res / scale
+        ratio[4] = abs(z) / self.u_alarm
+        best = max(ratio)
+        score = ratio_to_score(best * best) if live else 0.0
+        kind = 0
+        if live:
+            for c in (3, 2, 1, 0, 4, 5):  # flatline, variance, ramp, level, spike/dip, step
+                if c == 5:  # a slope alarm on its own for one point: a step
+                    if ratio[1] >= 1.0:
+                        kind = 1 if evidence[1] > 0 else 2
+                        if kind == 2 and abs(x) <= 0.1 * abs(s.base) and s.base > 2.0 * scale:
+                            kind = 10
+                    break
+                if ratio[c] >= 1.0 and (c != 1 or s.ramp_before):
+                    up = (evidence[c] if c < 4 else z) > 0
+                    kind = (9, 7 if up else 8, 5 if up else 6, 3 if up else 4, 1 if up else 2)[
+                        (3, 2, 1, 0, 4).index(c)
+                    ]
+                    if kind == 8 and rep_short >= 0.5:
+                        kind = 9
+                    near_zero = abs(x) <= 0.1 * abs(s.base) and s.base > 2.0 * scale
+                    if kind in (2, 4, 8, 9) and near_zero:
+                        kind = 10
+                    break
+        if kind and (not s.in_episode or CHANGE_PRIORITY[kind] > CHANGE_PRIORITY[s.episode_kind]):
+            s.episode_kind = kind
+        s.in_episode = live and best >= EPISODE_RATIO
+        s.ramp_before = ratio[1] >= EPISODE_RATIO
+        expected = s.loc
+        s.dev += a(self.h_spread) * (abs(cr) - s.dev)
+        s.base += a(self.h_base) * (loc - s.base)
+        s.spread_long += a(self.h_spread) * (g - s.spread_long)
+        s.loc, s.short, s.trend, s.spread_short = loc, short, trend, spread_short
+        s.rep_short, s.rep_long, s.prev = rep_short, rep_long, x
+        s.count += 1
+        s.last_ts = ts
+        return score, {"expected": expected, "z": z, "kind": float(s.episode_kind)}
+
+
 REFERENCES: dict[str, type[Reference]] = {
     cls.name: cls
     for cls in (
@@ -435,5 +580,6 @@ REFERENCES: dict[str, type[Reference]] = {
         SeasonalRef,
         CompositeIndexRef,
         RobustEWRef,
+        ChangesRef,
     )
 }

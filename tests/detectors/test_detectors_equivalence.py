@@ -25,6 +25,19 @@ PARAMS: dict[str, dict[str, Any]] = {
     "staleness": {"warmup": 2, "max_age": 20000.0},
     "composite": {"halflife": 7200.0, "warmup": 2, "index_alarm": 1.0},
     "robust": {"halflife": 7200.0, "level_halflife": 1800.0, "warmup": 2, "clip": 2.0},
+    # short half-lives and low alarms, so short streams reach every component and kind
+    "changes": {
+        "warmup": 2,
+        "u_alarm": 2.0,
+        "level_halflife": 1800.0,
+        "spread_halflife": 7200.0,
+        "short_halflife": 3600.0,
+        "base_halflife": 7200.0,
+        "ramp_halflife": 3600.0,
+        "var_halflife": 3600.0,
+        "calib_halflife": 7200.0,
+        "clip": 2.0,
+    },
 }
 COMPARED = {
     "ewma": ["expected", "z"],
@@ -34,6 +47,7 @@ COMPARED = {
     "staleness": ["gap_seconds", "typical_seconds"],
     "composite": ["index", "contribution"],
     "robust": ["expected", "z"],
+    "changes": ["expected", "z", "kind"],
 }
 # composite membership used in both implementations: rows 0-2 in group 0, 3-4 in group 1
 MEMBERS = {0: (0, 1.0, 1.0), 1: (0, 2.0, -1.0), 2: (0, 0.5, 1.0), 3: (1, 1.0, 1.0), 4: (1, 1.0, -1)}
