@@ -169,7 +169,7 @@ class Changes(Detector):
         clip: float = 5.0,
         rel_floor: float = 0.1,
         abs_floor: float = 1e-6,
-        level_alarm: float = 1.25,
+        level_alarm: float = 1.0,
         ramp_alarm: float = 1.0,
         var_alarm: float = 1.25,
         flat_alarm: float = 1.5,

@@ -44,7 +44,8 @@ TUNED = "changes"
 STAGES: tuple[dict[str, tuple[float, ...]], ...] = (
     {"u_alarm": (3.5, 4.0, 4.5, 5.0), "rel_floor": (0.05, 0.1, 0.2)},
     {"level_halflife": (1800.0, 3600.0, 7200.0), "spread_halflife": (3 * 86400.0, 7 * 86400.0)},
-    {"level_alarm": (1.25, 1.5, 2.0), "var_alarm": (1.25, 1.5), "ramp_alarm": (1.0, 1.25)},
+    {"level_alarm": (1.0, 1.25, 1.5), "var_alarm": (1.25, 1.5), "ramp_alarm": (1.0, 1.25)},
+    {"short_halflife": (7200.0, 10800.0, 21600.0), "base_halflife": (43200.0, 86400.0, 172800.0)},
 )
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "anomaly-cmd"
 #: smallest gain in NAB standard points for a configuration to replace the best so far
@@ -233,7 +234,11 @@ def search(corpus: Corpus, out: Callable[[str], None] = print) -> tuple[dict[str
     names = corpus.half(ev.TUNING)
     best: dict[str, Any] = {}
     best_score = tuning_score(corpus, names, best)
-    out(f"defaults: NAB standard {best_score:.1f} on {len(names)} tuning series")
+    n_runs = len(SCENARIOS) * 5
+    out(
+        f"defaults: NAB standard {best_score:.1f} on {len(names)} tuning series, "
+        f"scenarios {scenarios_passed(best)}/{n_runs}"
+    )
     for k, stage in enumerate(STAGES, 1):
         keys = list(stage)
         stage_best, stage_score = best, best_score
@@ -241,9 +246,11 @@ def search(corpus: Corpus, out: Callable[[str], None] = print) -> tuple[dict[str
             params = {**best, **dict(zip(keys, values, strict=True))}
             t0 = time.monotonic()
             got = tuning_score(corpus, names, params)
+            passed = scenarios_passed(params)
             shown = ", ".join(f"{key}={v:g}" for key, v in zip(keys, values, strict=True))
-            out(f"stage {k}: {shown:<60} {got:6.1f}  ({time.monotonic() - t0:.0f} s)")
-            if got > stage_score + 1e-9:
+            took = time.monotonic() - t0
+            out(f"stage {k}: {shown:<56} {got:6.1f}  scenarios {passed}/{n_runs}  ({took:.0f} s)")
+            if passed == n_runs and got >= stage_score + MIN_GAIN:
                 stage_best, stage_score = params, got
         best, best_score = stage_best, stage_score
         out(f"stage {k} best: {best} -> {best_score:.1f}")
