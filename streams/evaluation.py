@@ -59,7 +59,7 @@ BASELINE_THRESHOLDS = tuple(float(x) for x in np.arange(2.0, 20.01, 0.5))
 #: the two halves
 TUNING, HELD_OUT = "tuning", "held-out"
 #: the detector whose held-out score must beat the baselines
-DEFAULT_DETECTOR = "robust"
+DEFAULT_DETECTOR = "changes"
 SECONDS_PER_WEEK = 7 * 86400.0
 
 

@@ -155,7 +155,7 @@ def write_rows(scored: Scored, out: TextIO) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--detector",
-    default="ewma",
+    default="changes",
     show_default=True,
     help=f"Detector to run: {', '.join(sorted(DETECTORS))}.",
 )

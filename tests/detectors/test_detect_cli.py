@@ -60,12 +60,24 @@ def test_cli_stdout_and_series_column(tmp_path: Path) -> None:
         lines.append(f"USLAX,{1633046400 + 3600 * i},{10.0 if i != 35 else 30.0}")
         lines.append(f"USLGB,{1633046400 + 3600 * i},20.0")
     src.write_text("\n".join(lines) + "\n")
-    res = CliRunner().invoke(detect, [str(src), "--series-column", "port"])
+    res = CliRunner().invoke(detect, [str(src), "--series-column", "port", "--detector", "ewma"])
     assert res.exit_code == 0, res.output
     rows = read(res.stdout)
     lax = [float(r["score"]) for r in rows if r["port"] == "USLAX"]
     lgb = [float(r["score"]) for r in rows if r["port"] == "USLGB"]
     assert lax[35] > 0.99 and max(lgb) == 0.0
+
+
+def test_cli_default_detector_is_changes(tmp_path: Path) -> None:
+    src = tmp_path / "queue.csv"
+    lines = ["timestamp,value"]
+    for i in range(100):
+        lines.append(f"{1633046400 + 3600 * i},{42.0 + (i % 3) * 0.5 + (20.0 if i == 80 else 0.0)}")
+    src.write_text("\n".join(lines) + "\n")
+    res = CliRunner().invoke(detect, [str(src)])
+    assert res.exit_code == 0, res.output
+    alert = [r["alert"] for r in read(res.stdout)]
+    assert alert[80] == "1" and "1" not in alert[:80]
 
 
 def test_trend_limit_option(tmp_path: Path) -> None:
