@@ -100,13 +100,16 @@ class Changes(Detector):
 
     **Kind.** The extra ``kind`` (codes in :data:`KINDS`) names the change of the
     current episode (the score staying at 0.6 or above): at each point the alarming
-    component of highest priority (stoppage, flatline, variance, ramp, level, spike)
-    names it, and within an episode a kind is only replaced by one of higher
-    priority, so a level shift that starts as a spike is named a level shift once
-    its level evidence alarms. A ramp is only named when the slope was near its
-    alarm (score 0.6) at the previous point too; a slope alarm out of the blue is a
-    single step, named a spike or dip. Outside an episode ``kind`` keeps the last
-    episode's kind (0 before any).
+    component of highest priority (flatline, variance, ramp, level, spike) names it,
+    and within an episode a kind is only replaced by one of higher priority, so a
+    level shift that starts as a spike is named a level shift once its level
+    evidence alarms. A variance drop with repeated values is a flatline; a dip, a
+    level drop, a variance drop or a flatline to within 10% of zero while the
+    baseline stands at least 2 scales above zero is a **stoppage** (a flow that
+    stopped), the highest priority. A ramp is only named when the slope was near
+    its alarm (score 0.6) at the previous point too; a slope alarm out of the blue
+    is a single step, named a spike or dip. Outside an episode ``kind`` keeps the
+    last episode's kind (0 before any).
 
     Extras: ``expected`` (the level before the point), ``lower``/``upper``
     (``expected`` -/+ ``u_alarm`` scales), ``z`` (signed spike deviation) and ``kind``.

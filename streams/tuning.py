@@ -12,8 +12,9 @@ named with its kind, and it replaces the best so far only if it gains at least
 ``MIN_GAIN`` points (smaller differences are noise on 186 windows). It prints every
 configuration and the winner.
 
-``python -m streams.tuning --report`` runs every detector with its defaults, and
-the two rolling baselines, on both halves, and prints NAB standard, low-FP and
+``python -m streams.tuning --report`` runs every detector with its defaults (one
+series at a time, as ``berthwatch evaluate``), and the two rolling baselines, on both
+halves, and prints NAB standard, low-FP and
 low-FN scores and the F-score of ``berthwatch evaluate`` per half. A baseline's
 threshold is chosen on the tuning half, by the NAB standard score for the NAB
 columns and by the F-score for the F-score column.
@@ -284,7 +285,9 @@ def report(corpus: Corpus, out: Callable[[str], None] = print) -> None:
     for det in sorted(detectors.DETECTORS):
         got = {}
         for h, names in halves.items():
-            a = alerts_of(corpus, names, det)
+            # one series per run, as ``berthwatch evaluate`` does (composite couples the
+            # series of a batch into one index)
+            a = {n: ev.run_detector(corpus.series[n], det).alert for n in names}
             got[h] = (nab(corpus, a), fscore(corpus, a))
         row(det, got)
     for base, fn in ev.BASELINES.items():
