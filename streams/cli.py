@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from streams.commands.backtest import backtest
+from streams.commands.common import settings_from
 from streams.commands.dashboards import dashboards
 from streams.commands.detect import detect
 from streams.commands.evaluate import evaluate
@@ -33,24 +34,12 @@ from streams.commands.simulate import simulate
 from streams.feeds.files import FeedFileError
 from streams.feeds.results import Rejection
 from streams.feeds.times import parse_time
-from streams.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+from streams.settings import CONFIG_ENV
 from streams.times import iso_ms
 from streams.tools import stack as stack_mod
 from streams.topics import create_topics
 
 console = Console(stderr=True, highlight=False)
-
-
-def settings_from(ctx: click.Context) -> Settings:
-    """The settings for this invocation, loaded once per command."""
-    obj = ctx.find_root().ensure_object(dict)
-    if "settings" not in obj:
-        try:
-            obj["settings"] = load_settings(obj.get("config"))
-        except ConfigError as e:
-            raise click.ClickException(f"configuration: {e}") from None
-    settings: Settings = obj["settings"]
-    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -29,6 +29,7 @@ import click
 import httpx
 import numpy as np
 
+from streams.commands.common import settings_from
 from streams.settings import Settings
 
 FOLDER = "berthwatch"
@@ -67,12 +68,6 @@ def parse_duration(text: str) -> int:
     if not m or int(m.group(1)) == 0:
         raise ValueError(f"{text!r} is not a duration such as 30m, 1h or 2d")
     return int(m.group(1)) * _SECONDS[m.group(2)]
-
-
-def _settings(ctx: click.Context) -> Settings:
-    from streams.cli import settings_from  # the command line's loader, shared by every command
-
-    return settings_from(ctx)
 
 
 def _legend(template: str, labels: dict[str, str]) -> str:
@@ -723,7 +718,7 @@ def preview(ctx: click.Context, out: Path, since: str, port_value: str, terminal
         values["detector"] = literal_regex(detector_value)
     if series_value is not None:
         values["series"] = literal_regex(series_value)
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     extra = topic_marks(settings, port_value) if event_time and alerts_topic else []
     index = preview_dashboards(settings.prom_url, out, since, values, event_time=event_time,
                                step=step_s, extra_marks=extra)
@@ -739,7 +734,7 @@ def preview(ctx: click.Context, out: Path, since: str, port_value: str, terminal
 def push(ctx: click.Context, url: str, replays: Path | None) -> None:
     """Upload every dashboard into the Grafana folder "berthwatch" (token from
     BERTHWATCH_GRAFANA_TOKEN) and add one annotation per replay run."""
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     secret = settings.grafana_token
     token = secret.get_secret_value() if secret is not None else ""
     if not token:
