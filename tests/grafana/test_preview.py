@@ -1,12 +1,10 @@
-"""`dashboards preview` on a fake Prometheus (every panel rendered, event-time mapping,
-alert marks) and `dashboards push`'s replay annotations on a fake Grafana."""
+"""`dashboards preview` on a fake Prometheus: every panel rendered, event-time mapping,
+alert marks."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -14,7 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from dashboards import DASHBOARDS
-from streams.commands import dashboards as cmd
+from streams.commands.dashboards import dashboards as dashboards_cmd
+from streams.grafana import preview
+from streams.grafana.clock import EventClock
+from streams.grafana.preview import preview_dashboards
+from streams.grafana.prometheus import literal_regex
+from streams.grafana.render import PanelPlot
 
 pytestmark = pytest.mark.unit
 
@@ -70,27 +73,27 @@ class FakePrometheus:
         return [{"metric": {**LABELS, "detector": "queue_trend"}, "value": [at, "1.6e12"]}]
 
 
-def _record(monkeypatch: pytest.MonkeyPatch, draw: bool) -> list[cmd.PanelPlot]:
-    seen: list[cmd.PanelPlot] = []
-    render = cmd._render
+def _record(monkeypatch: pytest.MonkeyPatch, draw: bool) -> list[PanelPlot]:
+    seen: list[PanelPlot] = []
+    render = preview.render_panel
 
-    def record(plot: cmd.PanelPlot, path: Path, since: str) -> None:
+    def record(plot: PanelPlot, path: Path, since: str) -> None:
         seen.append(plot)
         if draw:
             render(plot, path, since)
 
-    monkeypatch.setattr(cmd, "_render", record)
+    monkeypatch.setattr(preview, "render_panel", record)
     return seen
 
 
 @pytest.fixture
-def drawn(monkeypatch: pytest.MonkeyPatch) -> list[cmd.PanelPlot]:
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[PanelPlot]:
     """The plans of every panel, rendered to PNG with matplotlib."""
     return _record(monkeypatch, draw=True)
 
 
 @pytest.fixture
-def plots(monkeypatch: pytest.MonkeyPatch) -> list[cmd.PanelPlot]:
+def plots(monkeypatch: pytest.MonkeyPatch) -> list[PanelPlot]:
     """The plans of every panel, not drawn (fast)."""
     return _record(monkeypatch, draw=False)
 
@@ -98,14 +101,14 @@ def plots(monkeypatch: pytest.MonkeyPatch) -> list[cmd.PanelPlot]:
 def run_preview(tmp_path: Path, event_time: bool,
                 values: dict[str, str] | None = None) -> tuple[Path, FakePrometheus]:
     prom = FakePrometheus()
-    index = cmd.preview_dashboards("http://fake:9090", tmp_path, "1h", values or {"port": "USLAX"},
+    index = preview_dashboards("http://fake:9090", tmp_path, "1h", values or {"port": "USLAX"},
                                    now=END, event_time=event_time, prom=prom)
     return index, prom
 
 
 @pytest.mark.parametrize("event_time", [False, True])
 def test_every_time_series_panel_is_rendered_and_every_stat_listed(
-        tmp_path: Path, event_time: bool, drawn: list[cmd.PanelPlot]) -> None:
+        tmp_path: Path, event_time: bool, drawn: list[PanelPlot]) -> None:
     index, prom = run_preview(tmp_path, event_time)
     text = index.read_text()
     rendered = 0
@@ -126,9 +129,9 @@ def test_every_time_series_panel_is_rendered_and_every_stat_listed(
 
 
 def test_event_time_puts_the_port_panels_on_the_calendar(
-        tmp_path: Path, plots: list[cmd.PanelPlot]) -> None:
+        tmp_path: Path, plots: list[PanelPlot]) -> None:
     run_preview(tmp_path, event_time=True)
-    by_uid: dict[str, list[cmd.PanelPlot]] = {}
+    by_uid: dict[str, list[PanelPlot]] = {}
     for plot in plots:
         by_uid.setdefault(plot.uid, []).append(plot)
     for plot in by_uid["port-overview"] + by_uid["detector-drilldown"]:
@@ -148,7 +151,7 @@ def test_event_time_puts_the_port_panels_on_the_calendar(
 
 
 def test_wall_time_marks_where_the_alert_rose(tmp_path: Path,
-                                              plots: list[cmd.PanelPlot]) -> None:
+                                              plots: list[PanelPlot]) -> None:
     run_preview(tmp_path, event_time=False)
     overview = [p for p in plots if p.uid == "port-overview"]
     step = 15
@@ -160,7 +163,7 @@ def test_wall_time_marks_where_the_alert_rose(tmp_path: Path,
 
 
 def test_drilldown_defaults_to_the_highest_scoring_series(
-        tmp_path: Path, plots: list[cmd.PanelPlot]) -> None:
+        tmp_path: Path, plots: list[PanelPlot]) -> None:
     index, prom = run_preview(tmp_path, event_time=False)
     drill = [q for q in prom.queries if "berthwatch_detector_expected" in q]
     assert drill == ['max by (series) (berthwatch_detector_expected{detector=~"queue_trend", '
@@ -168,9 +171,9 @@ def test_drilldown_defaults_to_the_highest_scoring_series(
     assert "series=vessels_waiting" in index.read_text()
 
 
-def test_given_series_is_literal(tmp_path: Path, plots: list[cmd.PanelPlot]) -> None:
+def test_given_series_is_literal(tmp_path: Path, plots: list[PanelPlot]) -> None:
     _, prom = run_preview(tmp_path, event_time=False,
-                          values={"series": cmd.literal_regex("dwell_truck_p90|USLAX|APMT"),
+                          values={"series": literal_regex("dwell_truck_p90|USLAX|APMT"),
                                   "detector": "dwell_truck_trend"})
     assert not [q for q in prom.queries if q.startswith("topk(1")]
     assert any('series=~"dwell_truck_p90\\\\|USLAX\\\\|APMT"' in q for q in prom.queries)
@@ -178,140 +181,20 @@ def test_given_series_is_literal(tmp_path: Path, plots: list[cmd.PanelPlot]) -> 
 
 def test_event_clock_uses_the_series_port_or_the_newest() -> None:
     ts = np.array([0.0, 10.0, 20.0])
-    clock = cmd.EventClock({"USLAX": (ts, np.array([100.0, 200.0, 300.0])),
+    clock = EventClock({"USLAX": (ts, np.array([100.0, 200.0, 300.0])),
                             "USLGB": (ts, np.array([150.0, 250.0, 250.0]))})
     at = np.array([5.0, 20.0])
     assert clock.map({"port": "USLGB"}, at).tolist() == [200.0, 250.0]
     assert clock.map({"series": "composite|USLAX"}, at).tolist() == [150.0, 300.0]
     # no port (a site, a topic): the newest event time of any port
     assert clock.map({"site": "S1"}, at).tolist() == [200.0, 300.0]
-    assert np.isnan(cmd.EventClock().map({"port": "USLAX"}, at)).all()
+    assert np.isnan(EventClock().map({"port": "USLAX"}, at)).all()
 
 
 def test_preview_step_options(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cmd.dashboards, ["preview", "--since", "1d", "--step", "1s",
+    result = CliRunner().invoke(dashboards_cmd, ["preview", "--since", "1d", "--step", "1s",
                                                  "--out", str(tmp_path)], obj={})
     assert result.exit_code == 2 and "--step" in result.output
-    result = CliRunner().invoke(cmd.dashboards, ["preview", "--step", "soon",
+    result = CliRunner().invoke(dashboards_cmd, ["preview", "--step", "soon",
                                                  "--out", str(tmp_path)], obj={})
     assert result.exit_code == 2 and "--step" in result.output
-
-
-# --------------------------------------------------------------------------- replay runs
-
-
-def run_line(started: float, finished: float, **more: Any) -> str:
-    return json.dumps({"started": started, "finished": finished,
-                       "files": ["/x/feed/positions.csv.gz", "/x/feed/containers.csv.gz"],
-                       "records": 5000, "event_from": EVENT_FROM, "event_to": EVENT_TO,
-                       **more})
-
-
-def test_replay_annotations_one_per_run_with_wall_span_and_event_span() -> None:
-    text = "\n".join([run_line(1000.5, 1240.0), "", run_line(2000, 2600)]) + "\n"
-    payloads, problems = cmd.replay_annotations(text)
-    assert problems == []
-    assert [(p["time_from"], p["time_to"]) for p in payloads] == [(1000500, 1240000),
-                                                                 (2000000, 2600000)]
-    assert payloads[1]["tags"] == ["berthwatch", "replay", "replay-2000"]
-    assert "positions.csv.gz, containers.csv.gz" in payloads[0]["text"]
-    assert "5,000 records" in payloads[0]["text"]
-    assert "2021-01-01 00:00 to 2021-12-31 00:00 UTC" in payloads[0]["text"]
-    assert set(payloads[0]) == {"time_from", "time_to", "tags", "text"}
-
-
-def test_replay_annotations_skip_bad_lines_with_their_number() -> None:
-    text = "\n".join([
-        run_line(1000, 1100),
-        '{"started": 1000',                    # cut short by a crash
-        json.dumps({"finished": 5}),           # no start
-        run_line(3000, 2000),                  # ends before it starts
-        "[1, 2]",
-    ])
-    payloads, problems = cmd.replay_annotations(text)
-    assert len(payloads) == 1
-    assert [p.split(":")[0] for p in problems] == ["line 2", "line 3", "line 4", "line 5"]
-
-
-class FakeAnnotations:
-    def __init__(self) -> None:
-        self.added: list[dict[str, Any]] = []
-
-    def find_annotations(self, **query: Any) -> list[dict[str, Any]]:
-        return [{"tags": a["tags"]} for a in self.added
-                if set(query["tags"]) <= set(a["tags"])
-                and a["time_to"] >= query["time_from"] and a["time_from"] <= query["time_to"]]
-
-    def add_annotation(self, dashboard_id: Any = None, dashboard_uid: Any = None,
-                       panel_id: Any = None, time_from: Any = None, time_to: Any = None,
-                       tags: Any = None, text: Any = None) -> dict[str, Any]:
-        # the signature of grafana-client's Annotations.add_annotation
-        self.added.append({"time_from": time_from, "time_to": time_to, "tags": tags,
-                           "text": text})
-        return {"id": len(self.added)}
-
-
-class FakeGrafana:
-    def __init__(self) -> None:
-        self.pushed: list[dict[str, Any]] = []
-        self.annotations = FakeAnnotations()
-        self.folder = SimpleNamespace(get_all_folders=lambda: [],
-                                      create_folder=lambda title, uid: {"uid": uid})
-        self.dashboard = SimpleNamespace(update_dashboard=self.pushed.append)
-
-
-def test_annotate_replays_adds_only_the_new_runs() -> None:
-    api = FakeGrafana()
-    payloads, _ = cmd.replay_annotations(run_line(1000, 1100) + "\n" + run_line(2000, 2100))
-    assert cmd.annotate_replays(api, payloads[:1]) == (1, 0)
-    assert cmd.annotate_replays(api, payloads) == (1, 1)
-    assert [a["tags"][-1] for a in api.annotations.added] == ["replay-1000", "replay-2000"]
-    assert cmd.annotate_replays(api, []) == (0, 0)
-
-
-def test_add_annotation_signature_is_grafana_clients() -> None:
-    import inspect
-
-    from grafana_client.elements.annotations import Annotations
-
-    params = inspect.signature(Annotations.add_annotation).parameters
-    payloads, _ = cmd.replay_annotations(run_line(1000, 1100))
-    assert set(payloads[0]) <= set(params)
-
-
-@pytest.fixture
-def grafana(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGrafana:
-    import grafana_client
-
-    api = FakeGrafana()
-    monkeypatch.setattr(grafana_client.GrafanaApi, "from_url",
-                        staticmethod(lambda *a, **k: api))
-    monkeypatch.setenv("BERTHWATCH_GRAFANA_TOKEN", "glsa_test")
-    monkeypatch.setenv("BERTHWATCH_STACK_DIR", str(tmp_path))
-    return api
-
-
-def test_push_uploads_the_dashboards_and_annotates_each_replay_once(
-        grafana: FakeGrafana, tmp_path: Path) -> None:
-    (tmp_path / "replays.jsonl").write_text(run_line(1000, 1100) + "\n"
-                                            + run_line(2000, 2100) + "\nnot json\n")
-    args = ["push", "--url", "http://grafana:3000"]
-    result = CliRunner().invoke(cmd.dashboards, args, obj={})
-    assert result.exit_code == 0, result.output
-    assert sorted(d["dashboard"]["uid"] for d in grafana.pushed) == sorted(DASHBOARDS)
-    assert all(d["folderUid"] == "berthwatch" for d in grafana.pushed)
-    assert len(grafana.annotations.added) == 2
-    assert "annotated 2 replay runs" in result.output and "line 3: not JSON" in result.output
-    again = CliRunner().invoke(cmd.dashboards, args, obj={})
-    assert again.exit_code == 0, again.output
-    assert len(grafana.annotations.added) == 2
-    assert "annotated 0 replay runs" in again.output and "2 already there" in again.output
-
-
-def test_push_without_replays_file_adds_no_annotation(grafana: FakeGrafana) -> None:
-    result = CliRunner().invoke(cmd.dashboards, ["push", "--url", "http://grafana:3000"],
-                                obj={})
-    assert result.exit_code == 0, result.output
-    assert len(grafana.pushed) == len(DASHBOARDS)
-    assert grafana.annotations.added == []
-    assert "annotated" not in result.output
