@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from dashboards import DASHBOARDS
 from streams.commands.dashboards import dashboards as dashboards_cmd
-from streams.grafana.push import annotate_replays, replay_annotations
+from streams.grafana.models import DashboardsError
+from streams.grafana.push import annotate_replays, push_dashboards, replay_annotations
 
 pytestmark = pytest.mark.unit
 
@@ -137,3 +138,8 @@ def test_push_without_replays_file_adds_no_annotation(grafana: FakeGrafana) -> N
     assert len(grafana.pushed) == len(DASHBOARDS)
     assert grafana.annotations.added == []
     assert "annotated" not in result.output
+
+
+def test_push_without_a_token_is_a_dashboards_error(tmp_path: Path) -> None:
+    with pytest.raises(DashboardsError, match=r"^no Grafana token: set BERTHWATCH_GRAFANA_TOKEN "):
+        push_dashboards("http://grafana:3000", "", tmp_path / "replays.jsonl", print)
