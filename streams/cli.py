@@ -34,10 +34,10 @@ from streams.commands.simulate import simulate
 from streams.feeds.files import FeedFileError
 from streams.feeds.results import Rejection
 from streams.feeds.times import parse_time
+from streams.kafka.topics import create_topics
 from streams.settings import CONFIG_ENV
 from streams.times import iso_ms
 from streams.tools import stack as stack_mod
-from streams.topics import create_topics
 
 console = Console(stderr=True, highlight=False)
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
 from streams.grafana.prometheus import Prometheus, series_arrays
+from streams.series import SeriesKey
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.detection import AlertTransition
 
 
 def rising_edges(ts: np.ndarray, values: np.ndarray, step: float) -> list[float]:
@@ -49,30 +53,30 @@ def since_marks(matrix: list[dict[str, Any]]) -> list[tuple[float, str]]:
 PORT_DETECTORS = ("queue_trend", "queue_level", "composite")
 
 
-def firing_marks(transitions: list[dict[str, Any]], port: str) -> list[tuple[float, str]]:
+def firing_marks(transitions: Iterable[AlertTransition], port: str) -> list[tuple[float, str]]:
     """Event times of the port-level congestion alerts that fired, from alerts-topic records.
 
-    >>> firing_marks([{"state": "firing", "detector": "queue_trend", "ts": 5.0,
-    ...                "series": "vessels_waiting|USLAX"},
-    ...               {"state": "resolved", "detector": "queue_trend", "ts": 9.0,
-    ...                "series": "vessels_waiting|USLAX"},
-    ...               {"state": "firing", "detector": "supply_trend", "ts": 7.0,
-    ...                "series": "days_of_supply|S|I"}], "USLAX|USLGB")
+    >>> from streams.detection import AlertTransition as A
+    >>> def t(state: str, detector: str, ts: float, series: str) -> A:
+    ...     return A("k", state, series, detector, "warning", ts, ts, 1, 1, 1, 1, 1, 1, 1, 1, "")
+    >>> firing_marks([t("firing", "queue_trend", 5.0, "vessels_waiting|USLAX"),
+    ...               t("resolved", "queue_trend", 9.0, "vessels_waiting|USLAX"),
+    ...               t("firing", "supply_trend", 7.0, "days_of_supply|S|I")], "USLAX|USLGB")
     [(5.0, 'queue_trend')]
     """
     pattern = re.compile(f"^(?:{port})$")
     out = set()
     for t in transitions:
-        parts = str(t.get("series", "")).split("|")
-        if (t.get("state") == "firing" and t.get("detector") in PORT_DETECTORS
-                and len(parts) == 2 and pattern.match(parts[1])):
-            out.add((float(t["ts"]), str(t["detector"])))
+        key = SeriesKey.parse(t.series)
+        if (t.state == "firing" and t.detector in PORT_DETECTORS
+                and len(key.fields) == 1 and pattern.match(key.fields[0])):
+            out.add((t.ts, t.detector))
     return sorted(out)
 
 
 def topic_marks(settings: Settings, port: str) -> list[tuple[float, str]]:
     """:func:`firing_marks` of the alerts topic; none (with a note) when Kafka is away."""
-    from kafka.errors import KafkaError
+    from aiokafka.errors import KafkaError
 
     from streams.tools.demo import alert_history
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 import streams.feeds.files as files_mod
 from streams.feeds import FeedContext, FeedFormat, FeedParser, Fragment, Kind, TimeWindow
 from streams.feeds.codec import VESSEL_STATIC_DTYPE, encode_array
-from streams.replay import Segment, StaticMemory, _merged_runs, _segments
+from streams.replay import Segment, StaticMemory
+from streams.replay.segments import file_segments, merged_runs
 from tests.feeds.test_feeds_chunks import GOOD, NEAR, header
 
 
@@ -54,7 +55,7 @@ def test_merged_runs_give_heapq_merge_order(files: list[list[list[int]]]) -> Non
         return out
 
     got = []
-    for seg, a, b in _merged_runs([iter(stream_of(f, s)) for f, s in enumerate(files)]):
+    for seg, a, b in merged_runs([iter(stream_of(f, s)) for f, s in enumerate(files)]):
         assert a < b
         got += [(int(seg.ts[i]), seg.file_index, int(seg.lines[i])) for i in range(a, b)]
     assert got == expected
@@ -103,7 +104,7 @@ def test_segments_of_a_file_match_the_per_line_parser(tmp_path: Path) -> None:
     old = files_mod.BLOCK_BYTES
     files_mod.BLOCK_BYTES = 4096  # many blocks, lines cut across block ends
     try:
-        segs = list(_segments(path, 0, ctx, 10, [0]))
+        segs = list(file_segments(path, 0, ctx, 10, [0]))
     finally:
         files_mod.BLOCK_BYTES = old
     parser = FeedParser(ctx)
