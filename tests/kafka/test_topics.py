@@ -1,7 +1,11 @@
-"""The topic table and the lookups derived from it."""
+"""The topic table, the lookups derived from it, and ``topics list`` without a broker."""
 
 from __future__ import annotations
 
+import pytest
+from click.testing import CliRunner
+
+import streams.cli
 from streams.feeds.codec import Kind
 from streams.feeds.results import ContainerEvent, ContainerEventType, InventorySnapshot
 from streams.kafka.topics import (
@@ -11,7 +15,9 @@ from streams.kafka.topics import (
     TOPIC_OF_KIND,
     TOPICS,
     Partitioner,
+    TopicListing,
     spec,
+    topic_listing,
     topic_of,
 )
 from streams.settings import Settings
@@ -52,3 +58,46 @@ def test_partitions_and_configuration_follow_the_settings() -> None:
         "checkpoints": {**compact, "max.message.bytes": "67108864", "segment.ms": "600000",
                         "min.cleanable.dirty.ratio": "0.1"},
     }  # fmt: skip
+
+
+def test_listing_says_what_is_missing_and_what_differs() -> None:
+    s = Settings()
+    broker = {s.topic(t.short): (t.partitions(s), {**t.config(s), "flush.ms": "1"})
+              for t in TOPICS if t.short != "checkpoints"}
+    broker[s.topic("alerts")] = (2, {"cleanup.policy": "delete", "retention.ms": "-1"})
+    rows = {r.spec.short: r for r in topic_listing(s, broker)}
+    assert [r.name for r in rows.values()] == [s.topic(t.short) for t in TOPICS]
+    assert rows["checkpoints"].missing and rows["checkpoints"].differences() == ["missing"]
+    assert rows["positions"].differences() == []
+    assert "flush.ms" not in rows["positions"].config  # only the keys the table sets
+    assert rows["alerts"].differences() == ["2 partitions, the table says 4",
+                                            "cleanup.policy=delete, the table says compact"]
+
+
+def _listing(s: Settings, short: str, partitions: int | None) -> TopicListing:
+    t = spec(short)
+    return TopicListing(t, s.topic(short), partitions, t.config(s) if partitions else {},
+                        t.partitions(s), t.config(s))
+
+
+def test_topics_list_command_prints_the_table_and_fails_on_missing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Settings()
+    rows = [_listing(s, "positions", 4), _listing(s, "alerts", None)]
+    monkeypatch.setattr(streams.cli, "list_topics", lambda _s: rows)
+    result = CliRunner().invoke(streams.cli.cli, ["topics", "list"])
+    assert result.exit_code == 3
+    assert "berthwatch.positions" in result.output and "retention.ms=-1" in result.output
+    assert "missing" in result.output and "topics create" in result.output
+    monkeypatch.setattr(streams.cli, "list_topics", lambda _s: rows[:1])
+    assert CliRunner().invoke(streams.cli.cli, ["topics", "list"]).exit_code == 0
+
+
+def test_topics_list_without_a_broker_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(s: Settings) -> list[TopicListing]:
+        raise ConnectionError(f"cannot reach Kafka at {s.kafka_bootstrap}: no broker")
+
+    monkeypatch.setattr(streams.cli, "list_topics", unreachable)
+    result = CliRunner().invoke(streams.cli.cli, ["topics", "list"])
+    assert result.exit_code == 1 and "cannot reach Kafka" in result.output
+    assert "Traceback" not in result.output
