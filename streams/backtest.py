@@ -69,6 +69,7 @@ from streams.feeds import (
 from streams.feeds.files import detect_format, read_arrays
 from streams.geo import Geography, load_geography
 from streams.series import family_of
+from streams.times import parse_timestamp
 
 F64 = NDArray[np.float64]
 DAY = 86400.0
@@ -688,12 +689,10 @@ MONTHLY_DETECTORS: dict[str, Callable[[], Any]] = {
 def monthly_series(lines: Sequence[str], detector: str) -> dict[str, Any]:
     """Score one monthly ``timestamp,value`` CSV (as lines) with a monthly detector.
 
-    Parsing is ``berthwatch detect``'s (:func:`streams.commands.detect.parse_timestamp`);
+    Times are read as ``berthwatch detect`` reads them (:func:`streams.times.parse_timestamp`);
     the alert policy fires on 2 of 3 months at score 0.8 and resolves after 2 below 0.5.
     """
     import csv
-
-    from streams.commands.detect import parse_timestamp
 
     rows = list(csv.DictReader(lines))
     ts = np.array([parse_timestamp(r["timestamp"]) for r in rows], dtype=np.float64)
@@ -713,8 +712,6 @@ def monthly_report(
 ) -> list[dict[str, Any]]:
     """Run the detectors on the public monthly series and list what fires in
     ``[since, until]`` and why (value against the baseline, score)."""
-    from streams.commands.detect import parse_timestamp
-
     lo, hi = parse_timestamp(since), parse_timestamp(until)
     out: list[dict[str, Any]] = []
     for name, (rel, dcol, vcol, dfmt) in MONTHLY_SERIES.items():

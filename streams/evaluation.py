@@ -6,7 +6,7 @@ Everything here is plain Python and numpy, callable without click:
   files, read the labelled windows and assign every file to the *tuning* or
   the *held-out* half by a fixed rule;
 * :func:`run_detector` scores one series with one detector through
-  :func:`streams.commands.detect.score_rows`, the code path of
+  :func:`streams.offline.detect.score_rows`, the code path of
   ``berthwatch detect``; :func:`rolling_z` computes the two baselines;
 * :func:`score_series` compares per-point alerts with the windows, and
   :func:`summarize` pools those counts into the scoreboard figures;
@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from streams.commands.detect import parse_timestamp, score_rows
+from streams.offline.detect import score_rows
+from streams.times import parse_timestamp
 
 F64 = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from streams.commands.detect import score_rows
 from streams.commands.evaluate import evaluate as evaluate_cmd
 from streams.evaluation import (
     BASELINES,
@@ -23,6 +22,7 @@ from streams.evaluation import (
     write_html,
     write_json,
 )
+from streams.offline.detect import score_rows
 
 SOME = [
     "application-crash-rate-1/app1-01.csv",  # tuning
