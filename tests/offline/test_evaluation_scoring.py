@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from streams.evaluation import (
+from streams.offline.evaluation import (
     SeriesScore,
     episode_onsets,
     rolling_z,

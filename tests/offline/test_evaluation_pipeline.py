@@ -10,19 +10,18 @@ import numpy as np
 from click.testing import CliRunner
 
 from streams.commands.evaluate import evaluate as evaluate_cmd
-from streams.evaluation import (
+from streams.labels import load_benchmark_labels as load_labels
+from streams.offline.detect import score_rows
+from streams.offline.evaluation import (
     BASELINES,
     HELD_OUT,
     TUNING,
     evaluate,
     find_series,
-    load_labels,
     read_series,
     run_detector,
-    write_html,
-    write_json,
 )
-from streams.offline.detect import score_rows
+from streams.reports.evaluation import write_html, write_json
 
 SOME = [
     "application-crash-rate-1/app1-01.csv",  # tuning

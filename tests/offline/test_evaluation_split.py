@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from streams.evaluation import HELD_OUT, TUNING, find_series, split_all, split_of
+from streams.offline.evaluation import HELD_OUT, TUNING, find_series, split_all, split_of
 
 
 def test_rule_alternates_within_each_folder_by_name() -> None:

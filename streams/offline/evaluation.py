@@ -1,16 +1,19 @@
-"""Detection quality against labelled anomaly windows (the logic behind ``berthwatch evaluate``).
+"""Detection quality against labelled anomaly windows (the work of ``berthwatch evaluate``).
 
 Everything here is plain Python and numpy, callable without click:
 
-* :func:`find_series`, :func:`load_labels`, :func:`split_of` find the CSV
-  files, read the labelled windows and assign every file to the *tuning* or
-  the *held-out* half by a fixed rule;
+* :func:`find_series` and :func:`split_of` find the CSV files and assign every
+  file to the *tuning* or the *held-out* half by a fixed rule (the labelled
+  windows are read by :func:`streams.labels.load_benchmark_labels`);
 * :func:`run_detector` scores one series with one detector through
   :func:`streams.offline.detect.score_rows`, the code path of
   ``berthwatch detect``; :func:`rolling_z` computes the two baselines;
 * :func:`score_series` compares per-point alerts with the windows, and
   :func:`summarize` pools those counts into the scoreboard figures;
-* :func:`evaluate` does all of that for a folder and returns a :class:`Report`.
+* :func:`evaluate` does all of that for a folder and returns a :class:`Report`;
+  :func:`plan_evaluation` checks a command's inputs first.
+
+The scoreboard page, plots and JSON are :mod:`streams.reports.evaluation`.
 
 The scoring rules (see ``docs/QUALITY.md``):
 
@@ -33,7 +36,6 @@ The scoring rules (see ``docs/QUALITY.md``):
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,8 +45,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from streams.offline.detect import score_rows
-from streams.times import parse_timestamp
+from detectors import DETECTORS
+from streams.labels import load_benchmark_labels
+from streams.offline import InputError
+from streams.offline.detect import check_detector, score_rows
+from streams.times import DAY, parse_timestamp
 
 F64 = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -61,7 +66,7 @@ BASELINE_THRESHOLDS = tuple(float(x) for x in np.arange(2.0, 20.01, 0.5))
 TUNING, HELD_OUT = "tuning", "held-out"
 #: the detector whose held-out score must beat the baselines
 DEFAULT_DETECTOR = "robust"
-SECONDS_PER_WEEK = 7 * 86400.0
+SECONDS_PER_WEEK = 7 * DAY
 
 
 # --- data -------------------------------------------------------------------------
@@ -93,31 +98,6 @@ class Series:
 def find_series(folder: Path) -> list[str]:
     """Relative paths (``/``-separated, sorted) of every ``*.csv`` under ``folder``."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.csv") if p.is_file())
-
-
-def load_labels(path: Path) -> dict[str, list[tuple[float, float]]]:
-    """``{"relative/path.csv": [[start, end], ...]}`` with times as in the CSVs -> epoch seconds.
-
-    >>> import tempfile, os
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     p = Path(d) / "labels.json"
-    ...     _ = p.write_text('{"a/x.csv": [["1970-01-01 01:00:00", "1970-01-01 02:00:00"]]}')
-    ...     load_labels(p)
-    {'a/x.csv': [(3600.0, 7200.0)]}
-    """
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(raw, dict):
-        raise ValueError("labels must be a JSON object: file -> [[start, end], ...]")
-    out: dict[str, list[tuple[float, float]]] = {}
-    for name, wins in raw.items():
-        pairs = []
-        for w in wins:
-            start, end = parse_timestamp(str(w[0])), parse_timestamp(str(w[1]))
-            if end < start:
-                raise ValueError(f"{name}: window ends before it starts: {w}")
-            pairs.append((start, end))
-        out[str(name)] = sorted(pairs)
-    return out
 
 
 def read_series(folder: Path, name: str, windows: list[tuple[float, float]]) -> Series:
@@ -372,7 +352,8 @@ class Entry:
 
 @dataclass
 class Report:
-    """Everything ``evaluate`` found; ``plots`` maps series -> scorings shown in the plot."""
+    """Everything ``evaluate`` found; ``scorings`` maps series -> entry -> its per-point
+    scores and alerts (for the plots)."""
 
     series: list[Series]
     split: dict[str, str]
@@ -381,9 +362,14 @@ class Report:
     seconds: float = 0.0
     scorings: dict[str, dict[str, Scoring]] = field(default_factory=dict)
 
+    def best_baseline(self, half: str = TUNING) -> Entry:
+        """The baseline with the higher score on ``half``."""
+        baselines = (e for e in self.entries.values() if e.kind == "baseline")
+        return max(baselines, key=lambda e: e.halves[half].score)
+
     def ratio(self, half: str = HELD_OUT) -> float:
         """Default detector's score over the better baseline's, on ``half``."""
-        best = max(e.halves[half].score for e in self.entries.values() if e.kind == "baseline")
+        best = self.best_baseline(half).halves[half].score
         d = self.entries.get(self.default)
         if d is None:
             return math.nan
@@ -495,156 +481,43 @@ def evaluate(
     )
 
 
-# --- outputs ------------------------------------------------------------------------
-def write_json(report: Report, path: Path) -> None:
-    """The whole report as JSON (NaN written as null)."""
+@dataclass
+class EvaluationPlan:
+    """A checked ``berthwatch evaluate`` run: its inputs and the steps it will report."""
 
-    def clean(x: Any) -> Any:
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        return x
+    folder: Path
+    labels: dict[str, list[tuple[float, float]]]
+    detectors: list[str]
+    default: str
+    n_series: int
 
-    path.write_text(json.dumps(clean(report.as_dict()), indent=1, sort_keys=True), "utf-8")
+    @property
+    def steps(self) -> int:
+        """Calls of ``progress``: one per (detector or baseline, series)."""
+        return self.n_series * (len(self.detectors) + len(BASELINES))
 
-
-def plot_series(report: Report, s: Series, path: Path, shown: Sequence[str]) -> None:
-    """One PNG: values with labelled windows shaded and alert onsets marked (top, one row
-    of markers per entry), and the scores of ``shown`` (bottom; baselines as
-    ``|z| / threshold`` capped at 1)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    days = (s.ts - s.ts[0]) / 86400.0 if len(s.ts) else s.ts
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(11, 4.2), sharex=True, height_ratios=[3, 2])
-    ax.plot(days, s.value, lw=0.6, color="#333333")
-    for start, end in s.windows:
-        for a in (ax, bx):
-            a.axvspan(
-                (start - s.ts[0]) / 86400.0,
-                (end - s.ts[0]) / 86400.0,
-                color="#f4a261",
-                alpha=0.35,
-                lw=0,
-            )
-    colors = ["#d62828", "#1d3557", "#2a9d8f", "#9b5de5"]
-    scorings = report.scorings.get(s.name, {})
-    for j, name in enumerate(shown):
-        sc = scorings.get(name)
-        if sc is None:
-            continue
-        c = colors[j % len(colors)]
-        onsets = episode_onsets(s.ts, sc.alert, EPISODE_GAP_STEPS * s.step)
-        x = (onsets - s.ts[0]) / 86400.0
-        # one row of markers per entry along the top, so coinciding onsets stay visible
-        ax.plot(
-            x,
-            np.full(len(x), 0.96 - 0.07 * j),
-            "v",
-            ms=5,
-            color=c,
-            transform=ax.get_xaxis_transform(),
-            label=f"{name} alert onsets",
+    def run(self, progress: Callable[[str], None] | None = None) -> Report:
+        return evaluate(
+            self.folder, self.labels, self.detectors, default=self.default, progress=progress
         )
-        bx.plot(days, np.minimum(sc.score, 1.0), lw=0.6, color=c, label=name)
-    bx.axhline(0.8, color="#999999", lw=0.5, ls="--")
-    ax.set_title(f"{s.name} ({report.split[s.name]})", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 0.86))
-    bx.legend(fontsize=7, loc="upper left")
-    bx.set_xlabel("days since first point")
-    bx.set_ylim(0, 1.05)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return "-" if isinstance(x, float) and math.isnan(x) else f"{x:.{digits}f}"
-
-
-def scoreboard_rows(report: Report) -> list[list[str]]:
-    """Rows of the scoreboard: entry, threshold, then per half score / R_e / P / hits /
-    false alarms per 1k points and per series-week / mean lateness."""
-    rows = []
-    for name, e in report.entries.items():
-        row = [name + (" (default)" if name == report.default else ""), e.kind]
-        row.append("-" if e.threshold is None else f"{e.threshold:g}")
-        for h in (TUNING, HELD_OUT):
-            s = e.halves[h]
-            row += [
-                _fmt(s.score),
-                _fmt(s.weighted_recall),
-                _fmt(s.precision),
-                f"{s.detected}/{s.windows}",
-                _fmt(s.false_per_1k_points, 2),
-                _fmt(s.false_per_series_week, 2),
-                _fmt(s.mean_lateness, 2),
-            ]
-        rows.append(row)
-    return rows
-
-
-def console_rows(report: Report) -> list[list[str]]:
-    """A narrower scoreboard for the terminal: both halves' scores, then held-out details."""
-    rows = []
-    for name, e in report.entries.items():
-        t, h = e.halves[TUNING], e.halves[HELD_OUT]
-        rows.append(
-            [
-                name + (" *" if name == report.default else ""),
-                "-" if e.threshold is None else f"{e.threshold:g}",
-                _fmt(t.score),
-                _fmt(h.score),
-                _fmt(h.weighted_recall),
-                _fmt(h.precision),
-                f"{h.detected}/{h.windows}",
-                _fmt(h.false_per_1k_points, 2),
-                _fmt(h.false_per_series_week, 2),
-                _fmt(h.mean_lateness, 2),
-            ]
-        )
-    return rows
-
-
-CONSOLE_HEADER = ["entry", "thr", "tuning", "held-out", "R_e", "P", "hit", "FA/1k", "FA/wk", "late"]
-
-SCOREBOARD_HEADER = ["entry", "kind", "thr"] + [
-    f"{h} {c}"
-    for h in (TUNING, HELD_OUT)
-    for c in ("score", "R_e", "P", "hit", "FA/1k", "FA/wk", "late")
-]
-
-
-def write_html(report: Report, folder: Path, shown: Sequence[str]) -> Path:
-    """``index.html`` with the scoreboard and one linked PNG per series under ``plots/``."""
-    import html
-
-    plots = folder / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
-    parts = [
-        "<!doctype html><meta charset='utf-8'><title>berthwatch evaluation</title>",
-        "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:right}"
-        "img{max-width:100%}</style>",
-        "<h1>Detection quality</h1>",
-        f"<p>Default: <b>{html.escape(report.default)}</b>; held-out score over the better "
-        f"baseline's: <b>{_fmt(report.ratio(HELD_OUT), 2)}</b> (tuning "
-        f"{_fmt(report.ratio(TUNING), 2)}). {len(report.series)} series, "
-        f"evaluation took {report.seconds:.0f} s.</p>",
-        "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in SCOREBOARD_HEADER) + "</tr>",
-    ]
-    for row in scoreboard_rows(report):
-        parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-    parts.append("</table><h2>Series</h2>")
-    for s in report.series:
-        png = s.name.replace("/", "__").removesuffix(".csv") + ".png"
-        plot_series(report, s, plots / png, shown)
-        parts.append(f"<h3>{html.escape(s.name)}</h3><img src='plots/{html.escape(png)}'>")
-    out = folder / "index.html"
-    out.write_text("\n".join(parts), encoding="utf-8")
-    return out
+def plan_evaluation(
+    folder: Path, labels_path: Path, detectors: Sequence[str] = ()
+) -> EvaluationPlan:
+    """Check the inputs of an evaluation: known detectors (default: all), readable labels,
+    CSV files in ``folder``; :class:`~streams.offline.InputError` naming the option at
+    fault otherwise. The default detector is :data:`DEFAULT_DETECTOR` if it runs, else
+    the first one."""
+    for name in detectors:
+        check_detector(name)
+    try:
+        labels = load_benchmark_labels(labels_path)
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise InputError(f"cannot read labels: {e}", "--labels") from None
+    dets = list(detectors) or sorted(DETECTORS)
+    default = DEFAULT_DETECTOR if DEFAULT_DETECTOR in dets else dets[0]
+    n_series = len(find_series(folder))
+    if n_series == 0:
+        raise InputError(f"no CSV files under {folder}", "SERIES_DIR")
+    return EvaluationPlan(folder, labels, dets, default, n_series)
