@@ -150,7 +150,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 
 def dense_feed(tmp: Path, days: int) -> npt.NDArray[Any]:
     """San Pedro Bay at a live-like AIS cadence, as canonical arrays sorted by event time."""
-    from streams.backtest import read_feeds
+    from streams.offline.backtest import read_feeds
     from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
 
     out = tmp / "feed"

@@ -186,7 +186,8 @@ Transition = tuple[str, str, float, str]
 @pytest.fixture(scope="session")
 def spb_backtest(spb_feed: tuple[list[Path], Path]) -> list[Transition]:
     """The alert transitions ``berthwatch backtest`` finds on the same feed, in order."""
-    from streams.backtest import load_labels, run_backtest
+    from streams.labels import load_labels
+    from streams.offline.backtest import run_backtest
 
     paths, labels = spb_feed
     result = run_backtest(paths, load_labels(labels))

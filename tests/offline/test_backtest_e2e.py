@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from streams.backtest import monthly_report
 from streams.commands.backtest import backtest
 from streams.feeds import Kind
 from streams.feeds.files import detect_format, read_arrays
+from streams.offline.monthly import monthly_report
 from streams.tools.simulator import ScenarioOptions, simulate
 from tests.conftest import SHARED_DATA
 

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 
 from detectors import alert_key
-from streams.backtest import (
-    Window,
+from streams.detection import AlertTransition
+from streams.features import FeaturePoints
+from streams.labels import Window, load_labels
+from streams.offline.scoring import (
     episodes_by_series,
     level_lead,
-    load_labels,
     related_series,
     score_windows,
 )
-from streams.detection import AlertTransition
-from streams.features import FeaturePoints
 
 DAY = 86400.0
 T0 = 1_609_459_200.0  # 2021-01-01
