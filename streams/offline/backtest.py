@@ -41,7 +41,6 @@ from streams.labels import Labels, load_labels
 from streams.offline import InputError
 from streams.offline.monthly import monthly_report
 from streams.offline.scoring import (
-    SCORED_ROUTES,
     TOLERANCE_S,
     LevelLead,
     Metrics,
@@ -49,8 +48,8 @@ from streams.offline.scoring import (
     episodes_by_series,
     level_lead,
     score_windows,
+    scored_series,
 )
-from streams.series import family_of
 from streams.times import DAY, iso_or_none
 
 Progress = Callable[[str, float], None]
@@ -90,6 +89,7 @@ class FeedData:
     seconds: float = 0.0
 
     def of(self, kind: Kind, dtype: np.dtype[Any]) -> NDArray[Any]:
+        """Every array of ``kind`` read, in one (empty, of ``dtype``, if none)."""
         parts = self.arrays.get(kind, [])
         return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
@@ -190,6 +190,9 @@ def detect(
 
 @dataclass
 class BacktestResult:
+    """Everything a backtest found: the feature points, the detection stage's output, and
+    (with labels) the windows scored, the false alarms and the metrics."""
+
     files: list[str]
     labels: Labels | None
     points: FeaturePoints
@@ -209,6 +212,7 @@ class BacktestResult:
     monthly: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
+        """The figures of the run as a JSON-ready document (every alert aside)."""
         fires = [a for a in self.output.alerts if a.state == "firing"]
         by_route: dict[str, int] = {}
         for a in fires:
@@ -293,9 +297,8 @@ def run_backtest(
     res.episodes = episodes_by_series(out.alerts, end_s)
     if labels is not None:
         region_of = {p: rid for rid, r in geo.regions.items() for p in r.ports}
-        fams = {family_of(w.series) for w in labels.windows}
         keys = sorted({k.decode() for k in np.unique(points.key)})
-        scored = [k for k in keys if family_of(k) in SCORED_ROUTES and family_of(k) in fams]
+        scored = scored_series(keys, labels.windows)
         res.windows, res.false_alarms, res.metrics = score_windows(
             labels.windows, res.episodes, scored, start_s, end_s, region_of, observed=set(keys)
         )

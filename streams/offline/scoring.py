@@ -59,6 +59,7 @@ __all__ = [
     "level_lead",
     "related_series",
     "score_windows",
+    "scored_series",
     "windows_of",
 ]
 
@@ -97,6 +98,8 @@ def episodes_by_series(
 
 @dataclass
 class WindowResult:
+    """One labelled window, scored: detected or not, its first warning and lead times."""
+
     series: str
     kind: str
     onset: float
@@ -110,6 +113,7 @@ class WindowResult:
     """False when the features never contained the series (not counted in recall)."""
 
     def as_dict(self) -> dict[str, Any]:
+        """Fields, times as ISO 8601 text (JSON)."""
         d = asdict(self)
         for k in ("onset", "end", "limit_crossed", "first_warning"):
             d[k] = iso_or_none(d[k])
@@ -155,6 +159,8 @@ def windows_of(
 
 @dataclass
 class Metrics:
+    """The pooled figures of a backtest, overall and by family."""
+
     windows: int
     """Labelled windows on series the features contain (``unobserved`` others)."""
     detected: int
@@ -168,6 +174,18 @@ class Metrics:
     median_lead_from_onset_days: float | None
     median_lead_to_limit_days: float | None
     unobserved: int = 0
+
+
+def scored_series(keys: Iterable[str], windows: Iterable[Window]) -> list[str]:
+    """The series a false alarm counts on: those of ``keys`` in a :data:`SCORED_ROUTES`
+    family that has labelled windows.
+
+    >>> w = Window("vessels_waiting|P", "queue_buildup", 0.0, 1.0, None)
+    >>> scored_series(["vessels_waiting|Q", "dwell_truck_p90|P", "wait_p90|P"], [w])
+    ['vessels_waiting|Q']
+    """
+    fams = {family_of(w.series) for w in windows}
+    return [k for k in keys if family_of(k) in SCORED_ROUTES and family_of(k) in fams]
 
 
 def score_windows(
