@@ -13,7 +13,7 @@ import click
 
 from detectors import DETECTORS
 from streams.offline import InputError
-from streams.offline.detect import csv_text, score_file, write_rows
+from streams.offline.detect import csv_text, open_table, score_rows, write_rows
 
 
 @click.command("detect")
@@ -49,7 +49,10 @@ def detect(
 ) -> None:
     """Score FILE (CSV with timestamp,value) and add score and alert columns."""
     try:
-        scored = score_file(file, detector, series_column, time_column, value_column, warmup, limit)
+        with open_table(file) as fh:
+            scored = score_rows(
+                fh, detector, series_column, time_column, value_column, warmup, limit
+            )
     except InputError as e:
         raise click.BadParameter(str(e), param_hint=e.param) from None
     if out is None:

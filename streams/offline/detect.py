@@ -18,7 +18,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,7 +37,7 @@ __all__ = [
     "check_detector",
     "csv_text",
     "make_detector",
-    "score_file",
+    "open_table",
     "score_rows",
     "write_rows",
 ]
@@ -145,20 +146,13 @@ def score_rows(
     return Scored([*fields, "score", "alert"], rows, n_alerts)
 
 
-def score_file(
-    path: Path,
-    detector: str = "ewma",
-    series_column: str | None = None,
-    time_column: str = "timestamp",
-    value_column: str = "value",
-    warmup: int | None = None,
-    limit: float | None = None,
-) -> Scored:
-    """:func:`score_rows` of a CSV file (UTF-8, with or without a byte order mark); a file
-    that is not CSV text is an :class:`InputError` too."""
+@contextmanager
+def open_table(path: Path) -> Iterator[TextIO]:
+    """A CSV file opened for :func:`score_rows` (UTF-8, with or without a byte order
+    mark); text that cannot be read as CSV is an :class:`InputError` naming ``FILE``."""
     try:
         with Path(path).open(newline="", encoding="utf-8-sig") as fh:
-            return score_rows(fh, detector, series_column, time_column, value_column, warmup, limit)
+            yield fh
     except (UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"cannot read CSV: {e}", "FILE") from None
 

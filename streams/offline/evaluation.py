@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 from detectors import DETECTORS
 from streams.labels import load_benchmark_labels
 from streams.offline import InputError
-from streams.offline.detect import check_detector, score_rows
+from streams.offline.detect import check_detector, open_table, score_rows
 from streams.times import DAY, parse_timestamp
 
 F64 = NDArray[np.float64]
@@ -294,7 +294,7 @@ class Scoring:
 
 def run_detector(series: Series, detector: str) -> Scoring:
     """Score a series with ``detector`` exactly as ``berthwatch detect FILE --detector NAME``."""
-    with series.path.open(newline="", encoding="utf-8-sig") as fh:
+    with open_table(series.path) as fh:
         scored = score_rows(fh, detector)
     score = np.fromiter((float(r["score"]) for r in scored.rows), np.float64, len(scored.rows))
     alert = np.fromiter((int(r["alert"]) > 0 for r in scored.rows), bool, len(scored.rows))

@@ -16,8 +16,10 @@ from streams.offline.evaluation import (
     EPISODE_GAP_STEPS,
     HELD_OUT,
     TUNING,
+    Entry,
     Report,
     Series,
+    Summary,
     episode_onsets,
 )
 from streams.reports import json_safe
@@ -97,24 +99,30 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "-" if isinstance(x, float) and math.isnan(x) else f"{x:.{digits}f}"
 
 
+def _threshold(e: Entry) -> str:
+    return "-" if e.threshold is None else f"{e.threshold:g}"
+
+
+def _details(s: Summary) -> list[str]:
+    """R_e, P, hits, false alarms per 1k points and per series-week, mean lateness."""
+    return [
+        _fmt(s.weighted_recall),
+        _fmt(s.precision),
+        f"{s.detected}/{s.windows}",
+        _fmt(s.false_per_1k_points, 2),
+        _fmt(s.false_per_series_week, 2),
+        _fmt(s.mean_lateness, 2),
+    ]
+
+
 def scoreboard_rows(report: Report) -> list[list[str]]:
     """Rows of the scoreboard: entry, threshold, then per half score / R_e / P / hits /
     false alarms per 1k points and per series-week / mean lateness."""
     rows = []
     for name, e in report.entries.items():
-        row = [name + (" (default)" if name == report.default else ""), e.kind]
-        row.append("-" if e.threshold is None else f"{e.threshold:g}")
+        row = [name + (" (default)" if name == report.default else ""), e.kind, _threshold(e)]
         for h in (TUNING, HELD_OUT):
-            s = e.halves[h]
-            row += [
-                _fmt(s.score),
-                _fmt(s.weighted_recall),
-                _fmt(s.precision),
-                f"{s.detected}/{s.windows}",
-                _fmt(s.false_per_1k_points, 2),
-                _fmt(s.false_per_series_week, 2),
-                _fmt(s.mean_lateness, 2),
-            ]
+            row += [_fmt(e.halves[h].score), *_details(e.halves[h])]
         rows.append(row)
     return rows
 
@@ -127,15 +135,10 @@ def console_rows(report: Report) -> list[list[str]]:
         rows.append(
             [
                 name + (" *" if name == report.default else ""),
-                "-" if e.threshold is None else f"{e.threshold:g}",
+                _threshold(e),
                 _fmt(t.score),
                 _fmt(h.score),
-                _fmt(h.weighted_recall),
-                _fmt(h.precision),
-                f"{h.detected}/{h.windows}",
-                _fmt(h.false_per_1k_points, 2),
-                _fmt(h.false_per_series_week, 2),
-                _fmt(h.mean_lateness, 2),
+                *_details(h),
             ]
         )
     return rows
