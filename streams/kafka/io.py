@@ -176,19 +176,25 @@ async def read_to_end(
     take (:class:`TimeoutError` after it).
     """
     if partitions is None:
-        if topic not in await consumer.topics():
-            return []
-        partitions = consumer.partitions_for_topic(topic) or ()
+        # the consumer's own metadata covers only what it was assigned: ask the cluster
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(topic) or ()
     parts = [TopicPartition(topic, p) for p in sorted(partitions)]
     if not parts:
         return []
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     out: list[TopicRecord] = []
-    consumer.assign(parts)
+    start: dict[TopicPartition, int] = await consumer.beginning_offsets(parts)
+    end: dict[TopicPartition, int] = await consumer.end_offsets(parts)
+    # only partitions with records are assigned: an empty one is done before any fetch
+    # (and a consumer left waiting for the position of one does not stop)
+    todo = {tp for tp in parts if start[tp] < end[tp]}
+    if not todo:
+        return out
+    consumer.assign(sorted(todo))
     try:
-        await consumer.seek_to_beginning(*parts)
-        end: dict[TopicPartition, int] = await consumer.end_offsets(parts)
-        todo = {tp for tp in parts if await consumer.position(tp) < end[tp]}
+        for tp in todo:
+            consumer.seek(tp, start[tp])
         while todo:
             if deadline is not None and time.monotonic() > deadline:
                 left = {tp.partition: end[tp] for tp in todo}

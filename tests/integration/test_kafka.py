@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -36,11 +37,15 @@ def test_topics_list_reports_missing_then_what_topics_create_made(stack: Setting
 
 
 async def _produce(settings: Settings, topic: str, keys: list[bytes], newest: int) -> None:
+    """``keys`` with event times from an hour ago (inside the feed topics' retention),
+    then an end-of-feed marker at ``newest``."""
+    t0 = int(time.time() * 1000) - 3_600_000
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
         sender = BatchSender(producer, {topic: sorted(await producer.partitions_for(topic))})
-        await sender.send_many(topic, keys, [k + b"!" for k in keys], list(range(len(keys))))
+        await sender.send_many(topic, keys, [k + b"!" for k in keys],
+                                [t0 + i for i in range(len(keys))])
         await sender.end_of_feed(topic, newest)
         await sender.flush()
     finally:
@@ -52,7 +57,8 @@ def test_read_to_end_reads_every_record_in_partition_order(stack: Settings) -> N
     run_cli("topics", "create", env={"BERTHWATCH_TOPIC_PREFIX": prefix})
     topic = prefix + "positions"
     keys = [f"{366_000_000 + i}".encode() for i in range(5000)]
-    asyncio.run(_produce(stack, topic, keys, 4999))
+    newest = int(time.time() * 1000)
+    asyncio.run(_produce(stack, topic, keys, newest))
     records = read_topic_to_end(stack.kafka_bootstrap, topic, timeout_s=60)
     parts = stack.topic_partitions
     assert len(records) == len(keys) + parts  # and one end-of-feed marker per partition
@@ -64,10 +70,10 @@ def test_read_to_end_reads_every_record_in_partition_order(stack: Settings) -> N
     assert all(r.value == r.key + b"!" for r in data)
     markers = [r for r in records if r.key is None]
     assert sorted(r.partition for r in markers) == list(range(parts))
-    assert all(end_of_feed_of(r.headers) == 4999 for r in markers)
+    assert all(end_of_feed_of(r.headers) == newest for r in markers)
     # a second read sees what was appended since; an empty or missing topic has nothing
-    asyncio.run(_produce(stack, topic, keys[:10], 9))
-    assert len(read_topic_to_end(stack.kafka_bootstrap, topic)) == len(records) + 10 + parts
+    asyncio.run(_produce(stack, topic, keys[:10], newest))
+    assert len(read_topic_to_end(stack.kafka_bootstrap, topic, timeout_s=60)) == len(records) + 10 + parts
     assert read_topic_to_end(stack.kafka_bootstrap, prefix + "alerts") == []
     assert read_topic_to_end(stack.kafka_bootstrap, prefix + "no-such-topic") == []
 
