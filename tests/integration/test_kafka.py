@@ -73,7 +73,8 @@ def test_read_to_end_reads_every_record_in_partition_order(stack: Settings) -> N
     assert all(end_of_feed_of(r.headers) == newest for r in markers)
     # a second read sees what was appended since; an empty or missing topic has nothing
     asyncio.run(_produce(stack, topic, keys[:10], newest))
-    assert len(read_topic_to_end(stack.kafka_bootstrap, topic, timeout_s=60)) == len(records) + 10 + parts
+    again = read_topic_to_end(stack.kafka_bootstrap, topic, timeout_s=60)
+    assert len(again) == len(records) + 10 + parts
     assert read_topic_to_end(stack.kafka_bootstrap, prefix + "alerts") == []
     assert read_topic_to_end(stack.kafka_bootstrap, prefix + "no-such-topic") == []
 
