@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from streams.grafana.models import DashboardsError, load_dashboards
+from streams.times import minute
 
 FOLDER = "berthwatch"
 TOKEN_ENV = "BERTHWATCH_GRAFANA_TOKEN"
@@ -69,8 +69,7 @@ def _replay_payload(run: Any) -> dict[str, Any]:
     if run.get("records") is not None:
         parts.append(f": {int(run['records']):,} records")
     if run.get("event_from") is not None and run.get("event_to") is not None:
-        span = " to ".join(datetime.fromtimestamp(float(run[k]), UTC).strftime("%Y-%m-%d %H:%M")
-                           for k in ("event_from", "event_to"))
+        span = " to ".join(minute(float(run[k])) for k in ("event_from", "event_to"))
         parts.append(f", event time {span} UTC")
     wall = round(finished - started)
     parts.append(f", in {wall // 60}m {wall % 60}s of wall time.")

@@ -29,14 +29,10 @@ from streams.features import (
     engine_for,
     merge_partials,
 )
-from streams.feeds import (
-    CONTAINER_EVENT_DTYPE,
-    INVENTORY_DTYPE,
-    POSITION_DTYPE,
-    Kind,
-)
+from streams.feeds import DTYPES, Kind
 from streams.feeds.files import detect_format, read_arrays
 from streams.geo import Geography, load_geography
+from streams.kafka.topics import FEED_TOPICS, KIND_OF_TOPIC
 from streams.labels import Labels, load_labels
 from streams.offline import InputError
 from streams.offline.monthly import monthly_report
@@ -123,13 +119,10 @@ def features_by_clock(
     """Run the three feature engines over the arrays (event-time order); their points per
     interval length (the clock each detection stage runs on: hourly, daily)."""
     report = progress or (lambda _s, _f: None)
-    engines: list[tuple[str, Any, NDArray[Any]]] = [
-        (name, engine_for(kind, geo), data.of(kind, dtype))
-        for name, kind, dtype in (
-            ("positions", Kind.POSITION, POSITION_DTYPE),
-            ("containers", Kind.CONTAINER_EVENT, CONTAINER_EVENT_DTYPE),
-            ("inventory", Kind.INVENTORY, INVENTORY_DTYPE),
-        )
+    engines: list[tuple[str, Any, NDArray[Any]]] = [  # the feeds the workers read
+        (name, engine_for(KIND_OF_TOPIC[name], geo),
+         data.of(KIND_OF_TOPIC[name], DTYPES[KIND_OF_TOPIC[name]]))
+        for name in FEED_TOPICS
     ]
     partials: dict[int, list[Partials]] = {}
     total = sum(len(a) for _, _, a in engines) or 1

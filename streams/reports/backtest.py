@@ -20,7 +20,7 @@ from streams.offline.backtest import BacktestResult
 from streams.offline.scoring import SCORED_ROUTES
 from streams.reports import json_safe
 from streams.series import family_of
-from streams.times import DAY, iso_or_none, parse_timestamp
+from streams.times import DAY, iso_or_none, minute, parse_timestamp
 
 F64 = NDArray[np.float64]
 
@@ -40,12 +40,6 @@ def _fmt(x: float | None, digits: int = 1) -> str:
     if x is None or not math.isfinite(x):
         return ""
     return f"{x:.{digits}f}"
-
-
-def _minute(ts: float | None) -> str:
-    """``YYYY-MM-DD HH:MM`` (UTC) for the terminal; empty for a missing time."""
-    text = iso_or_none(ts)
-    return "" if text is None else text[:16].replace("T", " ")
 
 
 def write_reports(
@@ -350,9 +344,9 @@ def print_result(result: BacktestResult, console: Console) -> None:
             t.add_row(
                 w.series,
                 w.kind,
-                _minute(w.onset),
+                minute(w.onset),
                 ("[green]yes" if w.detected else "[red]no") if w.observed else "not in features",
-                _minute(w.first_warning),
+                minute(w.first_warning),
                 _fmt(w.lead_from_onset_days),
                 _fmt(w.lead_to_limit_days),
             )
@@ -396,8 +390,8 @@ def print_result(result: BacktestResult, console: Console) -> None:
             )
     for x in result.level_leads:
         console.print(
-            f"{x.series}: first reached {x.level:g} at {_minute(x.reached)}; first warning "
-            f"{_minute(x.first_warning)}; lead {_fmt(x.lead_days)} days"
+            f"{x.series}: first reached {x.level:g} at {minute(x.reached)}; first warning "
+            f"{minute(x.first_warning)}; lead {_fmt(x.lead_days)} days"
         )
     fired = sum(1 for a in result.output.alerts if a.state == "firing")
     times = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())

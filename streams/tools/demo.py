@@ -38,7 +38,7 @@ from streams.kafka.records import decode_alert
 from streams.kafka.topics import TOPICS, create_topics
 from streams.replay import ReplayStats, options_from_settings, replay
 from streams.settings import Settings
-from streams.times import iso
+from streams.times import minute
 from streams.tools import stack
 from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
 
@@ -212,7 +212,7 @@ def alert_line(t: AlertTransition) -> str:
     '  2020-11-07 04:00'
     """
     colour = "red" if t.state == "firing" else "green"
-    when = iso(t.ts)[:16].replace("T", " ")
+    when = minute(t.ts)
     nums = []
     if math.isfinite(t.expected):
         nums.append(f"baseline {t.expected:.3g}")
@@ -259,8 +259,7 @@ def report(settings: Settings, console: Console) -> None:
     index = _by_port(prom, "max by (port) (berthwatch_disruption_index)")
     times = _by_port(prom, "max by (port) (berthwatch_event_time_seconds)")
     for port in sorted(waiting):
-        when = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(times[port])))
-                if port in times else "-")
+        when = minute(float(times[port])) if port in times else "-"
         idx = f"{float(index[port]):.1f}" if port in index else "-"
         table.add_row(port, peaks.get(port, "-"), waiting[port], idx, when)
     console.print(table)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -56,6 +55,7 @@ from streams.kafka.records import (
     unpack_checkpoint,
 )
 from streams.kafka.topics import FEED_TOPICS
+from streams.labels import load_labels
 from streams.metrics import (
     ALERTS_PUBLISHED,
     ASSIGNED_PARTITIONS,
@@ -100,10 +100,10 @@ def pipeline_config(settings: Settings, geography: Geography) -> PipelineConfig:
     path = settings.methodology_changes_file
     if path is not None:
         try:
-            doc = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
+            labels = load_labels(Path(path))
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise WorkerError(f"methodology_changes_file {path}: {e}") from None
-        cfg = cfg.with_changes(MethodologyChange.from_labels(doc))
+        cfg = cfg.with_changes(MethodologyChange.from_labels(labels))
     return cfg
 
 
