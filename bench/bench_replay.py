@@ -44,7 +44,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from streams.feeds import FeedContext, FeedFormat, FeedParser, Kind  # noqa: E402
 from streams.feeds.codec import encode_array, keys_of_array  # noqa: E402
-from streams.replay import StaticMemory, _segments  # noqa: E402
+from streams.replay import StaticMemory  # noqa: E402
+from streams.replay.segments import file_segments  # noqa: E402
 
 BENCH_ENV = {
     "BERTHWATCH_STACK_DIR": ".stack-bench",
@@ -129,7 +130,7 @@ def canonical_messages(path: Path) -> dict[str, tuple[list[bytes], list[bytes]]]
     positions: tuple[list[bytes], list[bytes]] = ([], [])
     vessels: tuple[list[bytes], list[bytes]] = ([], [])
     statics = StaticMemory({})
-    for seg in _segments(path, 0, ctx_for(FeedFormat.AIS_MARINECADASTRE_CSV), 0, bytes_read):
+    for seg in file_segments(path, 0, ctx_for(FeedFormat.AIS_MARINECADASTRE_CSV), 0, bytes_read):
         if not seg.arrays:
             continue
         pos, static = seg.arrays[Kind.POSITION], seg.arrays[Kind.VESSEL_STATIC]
@@ -194,7 +195,7 @@ def parse_rates(path: Path, slice_lines: int) -> tuple[float, float, int]:
     """(vectorized lines/s over the file, per-line lines/s over a slice, lines)."""
     t0 = time.perf_counter()
     lines = 0
-    for seg in _segments(path, 0, ctx_for(FeedFormat.AIS_MARINECADASTRE_CSV), 0, [0]):
+    for seg in file_segments(path, 0, ctx_for(FeedFormat.AIS_MARINECADASTRE_CSV), 0, [0]):
         lines += len(seg)
     fast = lines / (time.perf_counter() - t0)
     parser = FeedParser(ctx_for(FeedFormat.AIS_MARINECADASTRE_CSV))
@@ -211,7 +212,7 @@ async def send_only(env: dict[str, str], topic: str, keys: list[bytes],
     """Records/s of the replay's batch sender alone (same producer settings)."""
     from aiokafka import AIOKafkaProducer
 
-    from streams.replay import BatchSender
+    from streams.kafka.io import BatchSender
     from streams.settings import load_settings
 
     os.environ.update(env)

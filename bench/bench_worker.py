@@ -82,8 +82,7 @@ from streams.feeds.codec import (  # noqa: E402
     keys_of_array,
     validate_batch,
 )
-from streams.replay import BatchSender  # noqa: E402
-from streams.topics import END_OF_FEED_HEADER  # noqa: E402
+from streams.kafka.io import BatchSender  # noqa: E402
 
 FEEDS = ("positions", "containers", "inventory")
 HOUR_MS = 3_600_000
@@ -123,16 +122,13 @@ def note(text: str) -> None:
 async def send_markers(producer: AIOKafkaProducer, prefix: str, newest_ms: int,
                        shorts: Sequence[str] = FEEDS) -> int:
     """End-of-feed markers (empty value, header = newest event time) to every partition."""
-    acks = []
-    header = [(END_OF_FEED_HEADER, str(newest_ms).encode())]
-    for short in shorts:
-        topic = prefix + short
-        for part in sorted(await producer.partitions_for(topic)):
-            batch = producer.create_batch()
-            batch.append(key=None, value=b"", timestamp=newest_ms, headers=header)
-            acks.append(await producer.send_batch(batch, topic, partition=part))
-    await asyncio.gather(*acks)
-    return len(acks)
+    sender = BatchSender(producer, {prefix + short: sorted(await producer.partitions_for(
+        prefix + short)) for short in shorts})
+    sent = 0
+    for topic in sender.partitions:
+        sent += await sender.end_of_feed(topic, newest_ms)
+    await sender.flush()
+    return sent
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
@@ -154,7 +150,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 
 def dense_feed(tmp: Path, days: int) -> npt.NDArray[Any]:
     """San Pedro Bay at a live-like AIS cadence, as canonical arrays sorted by event time."""
-    from streams.backtest import read_feeds
+    from streams.offline.backtest import read_feeds
     from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
 
     out = tmp / "feed"
@@ -200,7 +196,9 @@ async def produce_feed(bootstrap: str, prefix: str, arr: npt.NDArray[Any]) -> fl
 async def raw_read(bootstrap: str, ends: dict[TopicPartition, int], max_records: int
                    ) -> tuple[int, float, float]:
     """(records, seconds from the first batch to the end offsets, CPU seconds in between),
-    every value touched."""
+    every value touched. The baseline is a bare ``getmany`` loop on purpose, not
+    :func:`streams.kafka.io.read_to_end`, which keeps every record it reads (a tuple each)
+    and sorts them: that would be the reader's cost, not the client's."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **FETCH)
     await consumer.start()
     try:
@@ -589,8 +587,9 @@ def interval_latencies(ticks: npt.NDArray[Any], notes: npt.NDArray[Any], step_ms
 async def _latency_run(env: dict[str, str], cfg: PaceConfig, label: str) -> Latency:
     from streams.detection import StageOutput
     from streams.features.windows import FeaturePoints
+    from streams.kafka.records import PartialsMessage
     from streams.worker.runtime import WorkerRuntime
-    from streams.worker.stages import DetectShard, PartialsMessage
+    from streams.worker.stages import DetectShard
 
     settings = load(env)
     res = Latency(label)

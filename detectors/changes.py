@@ -88,7 +88,7 @@ class Changes(Detector):
     is a component at its alarm; ``alarm_c`` (1 for spikes, then ``level_alarm``,
     ``ramp_alarm``, ``var_alarm``, ``flat_alarm``) allows for the heavier tails of
     smoothed statistics. Defaults were chosen on the tuning half of the labelled
-    series (``streams/tuning.py``). What the calibration does not do: model the tail
+    series (``streams/offline/tuning.py``). What the calibration does not do: model the tail
     shape, so a heavy-tailed series (Laplace noise) alarms a few times more often
     than a Gaussian one at the same threshold.
 

@@ -1,5 +1,9 @@
-"""Alerts as Alertmanager takes them, and their delivery (API v2).
+"""Alerts as operators see them: names and labels, the Alertmanager payload, its delivery.
 
+Every detector route has an alert name named after what is happening
+(:data:`NAMES`, :func:`alert_name`) and a transition has labels from bounded sets
+(:func:`labels_of`): the Alertmanager alert and the alerts-topic record
+(:func:`streams.kafka.records.encode_alert`) carry the same ones.
 An :class:`AlertmanagerAlert` is the payload an operator's Alertmanager receives for
 an :class:`~streams.detection.AlertTransition` (:func:`streams.worker.alerts.to_alertmanager`
 builds it): a stable key, labels from bounded sets, an explanation, and event-time
@@ -7,6 +11,9 @@ start and end. The
 :class:`AlertmanagerSender` posts them without ever blocking the stream: posts
 go through a queue, failures are retried with exponential back-off, and firing
 alerts are re-sent periodically so Alertmanager does not resolve them on its own.
+
+>>> alert_name("queue_trend"), alert_name("brand_new_detector")
+('BerthwatchQueueBuilding', 'BerthwatchDetector')
 """
 
 from __future__ import annotations
@@ -19,10 +26,57 @@ from typing import Any
 
 import httpx
 
+from streams.detection import AlertTransition
 from streams.metrics import ALERTMANAGER_ERRORS, ALERTS_FIRING, ALERTS_SENT
+from streams.series import SeriesKey
 from streams.times import iso
 
 log = logging.getLogger(__name__)
+
+#: detector route -> (Alertmanager alert name, category, what it means)
+NAMES: dict[str, tuple[str, str, str]] = {
+    "queue_trend": ("BerthwatchQueueBuilding", "congestion",
+                    "the queue of ships waiting is projected to reach the anchorage limit"),
+    "queue_level": ("BerthwatchQueueAboveBaseline", "congestion",
+                    "more ships are waiting than the port's recent baseline"),
+    "dwell_truck_trend": ("BerthwatchTruckDwellRising", "congestion",
+                          "truck dwell of import boxes is projected to pass its limit"),
+    "dwell_rail_trend": ("BerthwatchRailDwellRising", "congestion",
+                         "rail dwell of import boxes is projected to pass its limit"),
+    "supply_trend": ("BerthwatchSupplyRunningLow", "supply",
+                     "days of supply are projected to fall below the limit"),
+    "composite": ("BerthwatchDisruption", "congestion",
+                  "several congestion signals of the port or region are abnormal together"),
+    "staleness": ("BerthwatchSeriesStale", "pipeline",
+                  "a series stopped updating: its feed may be stale"),
+}
+#: alert name of a detector route that has none in :data:`NAMES`
+GENERIC_NAME = "BerthwatchDetector"
+#: series families of inventory sites (labelled ``site``, ``item``; the others ``port``,
+#: ``terminal``)
+SITE_FAMILIES = frozenset({"days_of_supply", "drawdown", "days_of_supply_p10",
+                           "days_of_supply_p50", "below_limit"})
+
+
+def alert_name(detector: str) -> str:
+    """The alert name of a detector route."""
+    return NAMES[detector][0] if detector in NAMES else GENERIC_NAME
+
+
+def labels_of(a: AlertTransition) -> dict[str, str]:
+    """Bounded labels of a transition, from its series key."""
+    key = SeriesKey.parse(a.series)
+    _, category, _ = NAMES.get(a.detector, ("", "congestion", ""))
+    labels = {"series": a.series, "detector": a.detector, "category": category}
+    if key.family in SITE_FAMILIES:
+        labels["site"] = key.place or ""
+        if key.detail is not None:
+            labels["item"] = key.detail
+    elif key.place is not None:
+        labels["port"] = key.place
+        if key.detail is not None:
+            labels["terminal"] = key.detail
+    return labels
 
 
 @dataclass

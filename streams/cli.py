@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from streams.commands.backtest import backtest
+from streams.commands.common import settings_from
 from streams.commands.dashboards import dashboards
 from streams.commands.detect import detect
 from streams.commands.evaluate import evaluate
@@ -33,24 +34,12 @@ from streams.commands.simulate import simulate
 from streams.feeds.files import FeedFileError
 from streams.feeds.results import Rejection
 from streams.feeds.times import parse_time
-from streams.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+from streams.kafka.topics import create_topics, list_topics
+from streams.settings import CONFIG_ENV
 from streams.times import iso_ms
 from streams.tools import stack as stack_mod
-from streams.topics import create_topics
 
 console = Console(stderr=True, highlight=False)
-
-
-def settings_from(ctx: click.Context) -> Settings:
-    """The settings for this invocation, loaded once per command."""
-    obj = ctx.find_root().ensure_object(dict)
-    if "settings" not in obj:
-        try:
-            obj["settings"] = load_settings(obj.get("config"))
-        except ConfigError as e:
-            raise click.ClickException(f"configuration: {e}") from None
-    settings: Settings = obj["settings"]
-    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,6 +138,32 @@ def topics_create(ctx: click.Context) -> None:
     for name in created:
         console.print(f"created {name}")
     console.print(f"{len(created)} created, {len(existing)} already present")
+
+
+@topics.command("list")
+@click.pass_context
+def topics_list(ctx: click.Context) -> None:
+    """List every topic with its partitions and configuration as the broker reports them,
+    and what differs from the table (exit code 3 when a topic is missing)."""
+    s = settings_from(ctx)
+    try:
+        rows = list_topics(s)
+    except ConnectionError as e:
+        raise click.ClickException(str(e)) from None
+    table = Table(title=f"berthwatch topics ({s.kafka_bootstrap})")
+    table.add_column("topic", no_wrap=True)
+    table.add_column("partitions", justify="right")
+    table.add_column("configuration", overflow="fold")
+    table.add_column("note", overflow="fold")
+    for r in rows:
+        table.add_row(r.name, "-" if r.partitions is None else str(r.partitions),
+                      "\n".join(f"{k}={v}" for k, v in r.config.items()),
+                      "\n".join(r.differences()))
+    Console().print(table)
+    missing = [r.name for r in rows if r.missing]
+    if missing:
+        console.print(f"{len(missing)} missing: `berthwatch topics create` creates them")
+        ctx.exit(3)
 
 
 # --- replay ------------------------------------------------------------------

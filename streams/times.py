@@ -38,6 +38,17 @@ def iso_or_none(ts: float | None) -> str | None:
     return iso(ts)
 
 
+def minute(ts: float | None) -> str:
+    """``YYYY-MM-DD HH:MM`` (UTC) of epoch seconds, for people (terminal lines,
+    annotations); empty for a missing or non-finite time.
+
+    >>> minute(1604721600.0), minute(None)
+    ('2020-11-07 04:00', '')
+    """
+    text = iso_or_none(ts)
+    return "" if text is None else text[:16].replace("T", " ")
+
+
 def iso_ms(ts_ms: int) -> str:
     """:func:`iso` of epoch milliseconds (whole seconds).
 

@@ -11,11 +11,11 @@ import fnmatch
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
 from detectors import AlertPolicy, DampedTrend, Severity
 from streams.geo import Geography
+from streams.labels import Labels, load_labels
 from streams.times import DAY, HOUR
 
 
@@ -94,16 +94,12 @@ class MethodologyChange:
         return any(key == p or fnmatch.fnmatchcase(key, p) for p in self.series)
 
     @classmethod
-    def from_labels(cls, labels: Mapping[str, Any]) -> list[MethodologyChange]:
-        """The ``counting_change`` events of a simulator ``labels.json`` document."""
-        out = []
-        for ev in labels.get("events", []):
-            if ev.get("kind") == "counting_change":
-                t = datetime.fromisoformat(str(ev["time"]).replace("Z", "+00:00"))
-                out.append(
-                    cls(t.timestamp(), tuple(ev.get("series", [])), str(ev.get("description", "")))
-                )
-        return out
+    def from_labels(cls, labels: Labels | Mapping[str, Any]) -> list[MethodologyChange]:
+        """The ``counting_change`` events of labels (:mod:`streams.labels`), or of a
+        ``labels.json`` document."""
+        if not isinstance(labels, Labels):
+            labels = load_labels(doc=labels)
+        return [cls(e.time_s, e.series, e.description) for e in labels.changes]
 
 
 #: the family each trend route watches, and the default limit if none is configured

@@ -3,7 +3,8 @@
 Pure functions only: no Kafka client, no network. Producers and
 ``berthwatch replay`` call :class:`FeedParser` (or :func:`validate_line`) per
 source line, send records encoded by :func:`encode` to the canonical topics and
-rejections to the dead-letter topic; workers call :func:`decode_batch`.
+rejections to the dead-letter topic (headers: :class:`streams.kafka.records.DeadLetter`);
+workers call :func:`decode_batch`.
 For CSV feeds in bulk, :class:`ChunkParser` parses blocks of lines with numpy and
 gives exactly the per-line outcomes. See docs/FEEDS.md.
 """
@@ -47,7 +48,6 @@ from streams.feeds.results import (
     Record,
     Rejection,
     VesselStaticRecord,
-    dead_letter_headers,
 )
 from streams.feeds.times import TimeWindow, parse_time
 
@@ -84,7 +84,6 @@ __all__ = [
     "Rejection",
     "TimeWindow",
     "VesselStaticRecord",
-    "dead_letter_headers",
     "decode_batch",
     "encode",
     "encode_array",

@@ -230,7 +230,7 @@ class InventorySnapshot:
 
 Record = PositionRecord | VesselStaticRecord | ContainerEvent | InventorySnapshot
 ParseResult = Record | Rejection | Ignored | Fragment
-RECORD_TYPES: tuple[type, ...] = (
+RECORD_TYPES = (  # unannotated: isinstance(x, RECORD_TYPES) narrows x to Record
     PositionRecord,
     VesselStaticRecord,
     ContainerEvent,
@@ -251,29 +251,6 @@ class Outcome(NamedTuple):
     raw: bytes
     result: ParseResult
     parts: tuple[Hashable, ...] = ()
-
-
-def dead_letter_headers(
-    rejection: Rejection, *, source: str, partition: int | None, offset: int
-) -> list[tuple[str, bytes]]:
-    """Kafka headers for a rejected line on the dead-letter topic.
-
-    ``source`` is the source topic or file, ``partition`` its partition (None for
-    a file), ``offset`` the offset or line number.
-
-    >>> dead_letter_headers(Rejection(Reason.BAD_CHECKSUM, "x"), source="a.ais",
-    ...                     partition=None, offset=7)  # doctest: +NORMALIZE_WHITESPACE
-    [('berthwatch-source', b'a.ais'), ('berthwatch-partition', b''),
-     ('berthwatch-offset', b'7'), ('berthwatch-reason', b'bad_checksum'),
-     ('berthwatch-message', b'x')]
-    """
-    return [
-        ("berthwatch-source", source.encode()),
-        ("berthwatch-partition", b"" if partition is None else str(partition).encode()),
-        ("berthwatch-offset", str(offset).encode()),
-        ("berthwatch-reason", rejection.reason.value.encode()),
-        ("berthwatch-message", rejection.message.encode()),
-    ]
 
 
 @dataclass

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 import urllib.parse
@@ -30,11 +31,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from streams.alerting import alert_name
+from streams.detection import AlertTransition
+from streams.kafka.io import read_topic_to_end
+from streams.kafka.records import decode_alert
+from streams.kafka.topics import TOPICS, create_topics
 from streams.replay import ReplayStats, options_from_settings, replay
 from streams.settings import Settings
+from streams.times import minute
 from streams.tools import stack
 from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
-from streams.topics import create_topics
 
 FEED_FILES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
 DEMO_CADENCE = 1800  # seconds between AIS reports: a smaller bundled feed, same story
@@ -86,9 +92,7 @@ def reset_topics(settings: Settings, say: Callable[[str], None]) -> None:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    from streams.topics import topic_specs
-
-    names = [settings.topic(t.short) for t in topic_specs(settings)]
+    names = [settings.topic(t.short) for t in TOPICS]
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
         present = [n for n in names if n in set(admin.list_topics())]
@@ -188,37 +192,38 @@ async def _watch_alerts(settings: Settings, say: Callable[[str], None],
             batches = await consumer.getmany(timeout_ms=500)
             for msgs in batches.values():
                 for m in msgs:
-                    say(alert_line(json.loads(m.value)))
+                    say(alert_line(decode_alert(m.value)))
                     shown += 1
     finally:
         await consumer.stop()
     return shown
 
 
-def alert_line(t: dict[str, Any]) -> str:
+def alert_line(t: AlertTransition) -> str:
     """One short line per transition: event time, state, severity, name, series, numbers.
 
-    >>> line = alert_line({"ts_iso": "2020-11-07T04:00:00Z", "state": "firing",
-    ...     "severity": "warning", "name": "BerthwatchQueueBuilding",
-    ...     "series": "vessels_waiting|USLAX", "value": 7.0, "expected": 2.8, "limit": 24.0,
-    ...     "eta_seconds": 86400.0 * 12})
-    >>> line.split("USLAX ")[1]
-    '7 (baseline 2.8, limit 24, reached in 12 d)'
+    >>> nan = float("nan")
+    >>> line = alert_line(AlertTransition("k", "firing", "vessels_waiting|USLAX", "queue_trend",
+    ...     "warning", 1604721600.0, 1604721600.0, 7.0, 2.8, 0.9, 24.0, 86400.0 * 12, nan, nan,
+    ...     nan, "queue building"))
+    >>> line.split("BerthwatchQueueBuilding ")[1]
+    'vessels_waiting|USLAX 7 (baseline 2.8, limit 24, reached in 12 d)'
+    >>> line[:18]
+    '  2020-11-07 04:00'
     """
-    colour = "red" if t["state"] == "firing" else "green"
-    when = str(t.get("ts_iso", ""))[:16].replace("T", " ")
+    colour = "red" if t.state == "firing" else "green"
+    when = minute(t.ts)
     nums = []
-    if t.get("expected") is not None:
-        nums.append(f"baseline {t['expected']:.3g}")
-    if t.get("limit") is not None:
-        nums.append(f"limit {t['limit']:.3g}")
-    eta = t.get("eta_seconds")
-    if t["state"] == "firing" and eta is not None and eta > 0:
-        nums.append(f"reached in {eta / 86400:.0f} d")
-    value = f" {t['value']:.3g}" if t.get("value") is not None else ""
+    if math.isfinite(t.expected):
+        nums.append(f"baseline {t.expected:.3g}")
+    if math.isfinite(t.limit):
+        nums.append(f"limit {t.limit:.3g}")
+    if t.state == "firing" and math.isfinite(t.eta_seconds) and t.eta_seconds > 0:
+        nums.append(f"reached in {t.eta_seconds / 86400:.0f} d")
+    value = f" {t.value:.3g}" if math.isfinite(t.value) else ""
     extra = f" ({', '.join(nums)})" if nums else ""
-    return (f"  {when} [{colour}]{t['state']:8}[/{colour}] {t['severity']:8} "
-            f"{t.get('name', '')} {t['series']}{value}{extra}")
+    return (f"  {when} [{colour}]{t.state:8}[/{colour}] {t.severity:8} "
+            f"{alert_name(t.detector)} {t.series}{value}{extra}")
 
 
 def _seconds(duration: str) -> float:
@@ -229,23 +234,12 @@ def _seconds(duration: str) -> float:
     return float(duration)
 
 
-def alert_history(settings: Settings) -> list[dict[str, Any]]:
-    """Every alert transition in the alerts topic, in event-time order."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    topic = settings.topic("alerts")
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                             enable_auto_commit=False, consumer_timeout_ms=3000)
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not parts:
-            return []  # no alerts topic (yet): no alerts
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        out = [json.loads(m.value) for m in consumer]
-    finally:
-        consumer.close()
-    return sorted(out, key=lambda t: float(t["ts"]))
+def alert_history(settings: Settings) -> list[AlertTransition]:
+    """Every alert transition in the alerts topic (none if there is no such topic yet), in
+    event-time order."""
+    records = read_topic_to_end(settings.kafka_bootstrap, settings.topic("alerts"))
+    out = [decode_alert(r.value) for r in records if r.value is not None]
+    return sorted(out, key=lambda t: t.ts)
 
 
 def _by_port(prom: str, expr: str) -> dict[str, str]:
@@ -265,20 +259,19 @@ def report(settings: Settings, console: Console) -> None:
     index = _by_port(prom, "max by (port) (berthwatch_disruption_index)")
     times = _by_port(prom, "max by (port) (berthwatch_event_time_seconds)")
     for port in sorted(waiting):
-        when = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(times[port])))
-                if port in times else "-")
+        when = minute(float(times[port])) if port in times else "-"
         idx = f"{float(index[port]):.1f}" if port in index else "-"
         table.add_row(port, peaks.get(port, "-"), waiting[port], idx, when)
     console.print(table)
     transitions = alert_history(settings)
-    firing = [t for t in transitions if t["state"] == "firing"]
+    firing = [t for t in transitions if t.state == "firing"]
     kinds: dict[str, int] = {}
     for t in firing:
-        kinds[t.get("name", t["detector"])] = kinds.get(t.get("name", t["detector"]), 0) + 1
+        kinds[alert_name(t.detector)] = kinds.get(alert_name(t.detector), 0) + 1
     console.print(f"alert transitions in {settings.topic('alerts')}: {len(transitions)} "
                   f"({len(firing)} firing: " + ", ".join(f"{k} {n}" for k, n in
                                                        sorted(kinds.items())) + ")")
-    queue = [t for t in firing if t["detector"] in ("queue_trend", "queue_level")]
+    queue = [t for t in firing if t.detector in ("queue_trend", "queue_level")]
     if queue:
         console.print("first queue warning: " + alert_line(queue[0]).strip())
     alerts = _get(f"{am}/api/v2/alerts")

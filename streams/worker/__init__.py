@@ -2,7 +2,7 @@
 
 * :mod:`streams.worker.stages`: the two stages as plain objects (no Kafka);
 * :mod:`streams.worker.runtime`: batched aiokafka fetches, checkpoints, rebalances;
-* :mod:`streams.worker.alerts`: alert transitions for the alerts topic and Alertmanager;
+* :mod:`streams.worker.alerts`: alert transitions for Alertmanager (summary, runbook, links);
 * :mod:`streams.worker.export`: the gauges of ``/metrics``;
 * :mod:`streams.worker.local`: the stages driven in process, partitioned as Kafka would.
 """

@@ -40,7 +40,7 @@ from streams.metrics import (
     VESSEL_WAIT,
     VESSELS_WAITING,
 )
-from streams.series import family_of
+from streams.series import SeriesKey, family_of
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -105,17 +105,17 @@ class Exporter:
         known = ~np.isnan(points.value)
         finite = FeaturePoints(points.key[known], points.end_s[known], points.value[known])
         for key, (_end, value) in _latest(finite).items():
-            parts = key.split("|")
-            fam, rest = parts[0], parts[1:]
+            series = SeriesKey.parse(key)
+            fam = series.family
             if is_item(key):
                 self.item_values[key] = value
                 if key in self.items:
                     self.items[key].value = value
-                    ITEM_DAYS_OF_SUPPLY.labels(rest[0], rest[1]).set(value)
+                    ITEM_DAYS_OF_SUPPLY.labels(*series.fields).set(value)
                 continue
-            port = rest[0] if rest else ""
+            port = series.place if series.place is not None else ""
             SERIES_VALUE.labels(key).set(value)
-            terminal = rest[1] if len(rest) > 1 else "all"
+            terminal = series.detail if series.detail is not None else "all"
             if fam == "vessels_waiting":
                 VESSELS_WAITING.labels(port).set(value)
             elif fam == "arrivals":
@@ -139,10 +139,10 @@ class Exporter:
     def _event_time(self, points: FeaturePoints) -> None:
         """Newest interval end per port or region, from its vessel and container series."""
         for key, (end, _value) in _latest(points).items():
-            parts = key.split("|")
-            if len(parts) < 2 or parts[0] not in _TRACKED:
+            series = SeriesKey.parse(key)
+            port = series.place
+            if port is None or series.family not in _TRACKED:
                 continue
-            port = parts[1]
             if end > self.event_time.get(port, 0):
                 self.event_time[port] = end
                 EVENT_TIME.labels(port).set(end)
@@ -178,7 +178,7 @@ class Exporter:
         if math.isfinite(score):
             DETECTOR_SCORE.labels(route, key).set(score)
         if route == "composite":
-            DISRUPTION_INDEX.labels(key.split("|", 1)[1]).set(float(cols["value"][i]))
+            DISRUPTION_INDEX.labels(SeriesKey.parse(key).place).set(float(cols["value"][i]))
             return
         for gauge, name in ((DETECTOR_EXPECTED, "expected"), (DETECTOR_LOWER, "lower"),
                             (DETECTOR_UPPER, "upper")):
@@ -201,12 +201,12 @@ class Exporter:
         keep = dict(ranked)
         for key, st in self.items.items():
             if key not in keep:
-                site, item = key.split("|")[1:]
+                site, item = SeriesKey.parse(key).fields
                 _remove(ITEM_DAYS_OF_SUPPLY, site, item)
                 _remove(DETECTOR_SCORE, st.detector, key)
                 _remove(SERIES_VALUE, key)
         for key, st in keep.items():
-            site, item = key.split("|")[1:]
+            site, item = SeriesKey.parse(key).fields
             value = self.item_values.get(key, st.value)
             ITEM_DAYS_OF_SUPPLY.labels(site, item).set(value)
             SERIES_VALUE.labels(key).set(value)

@@ -1,10 +1,10 @@
 """The worker's stages driven in process, partitioned exactly as Kafka would partition.
 
 :func:`run_partitioned` cuts canonical record arrays into feed partitions with
-the producer's murmur2 partitioner, feeds each partition's engine in batches,
-interleaving the partitions in event time as a consumer would see them, routes
-the partials messages to the detection shards and collects the published
-alerts. No broker: the tests use it to show that the partitioned pipeline
+the producer's murmur2 partitioner (:func:`streams.kafka.io.partition_for`), feeds
+each partition's engine in batches, interleaving the partitions in event time as a
+consumer would see them, routes the partials messages to the detection shards and
+collects the published alerts. No broker: the tests use it to show that the partitioned pipeline
 equals the backtest, and ``bench/`` to time the stages without the network.
 """
 
@@ -16,20 +16,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from aiokafka.partitioner import DefaultPartitioner
 
 from streams.detection import AlertTransition, PipelineConfig
 from streams.features import Geofence
 from streams.feeds.codec import encode_array, keys_of_array
-from streams.worker.stages import (
-    FEED_TOPICS,
-    KIND_OF_TOPIC,
-    DetectShard,
-    FeaturePartition,
-    FeatureResult,
-    PartialsMessage,
-    SourceLayout,
-)
+from streams.kafka.io import partition_for
+from streams.kafka.records import PartialsMessage
+from streams.kafka.topics import FEED_TOPICS, KIND_OF_TOPIC
+from streams.worker.stages import DetectShard, FeaturePartition, FeatureResult, SourceLayout
 
 
 @dataclass
@@ -41,11 +35,10 @@ class LocalRun:
 
 def partition_array(arr: npt.NDArray[Any], topic: str, partitions: int) -> list[npt.NDArray[Any]]:
     """Rows of ``arr`` per partition, in their order, as the replay's producer sends them."""
-    part = DefaultPartitioner()
-    ids = list(range(partitions))
     cache: dict[bytes, int] = {}
     keys = keys_of_array(arr, KIND_OF_TOPIC[topic])
-    dest = np.array([cache.setdefault(k, int(part(k, ids, ids))) for k in keys], dtype=np.int64)
+    dest = np.array([cache.setdefault(k, partition_for(k, partitions)) for k in keys],
+                    dtype=np.int64)
     return [arr[dest == p] for p in range(partitions)]
 
 

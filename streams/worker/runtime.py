@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -44,6 +43,19 @@ from streams.alerting import AlertmanagerSender
 from streams.detection import AlertTransition, MethodologyChange, PipelineConfig
 from streams.features import Geofence
 from streams.geo import Geography, load_geography
+from streams.kafka.io import latest_by_key, read_to_end, start_client
+from streams.kafka.records import (
+    DeadLetter,
+    PartialsMessage,
+    checkpoint_key,
+    decode_alert,
+    encode_alert,
+    end_of_feed_of,
+    pack_checkpoint,
+    unpack_checkpoint,
+)
+from streams.kafka.topics import FEED_TOPICS
+from streams.labels import load_labels
 from streams.metrics import (
     ALERTS_PUBLISHED,
     ASSIGNED_PARTITIONS,
@@ -62,19 +74,14 @@ from streams.metrics import (
 )
 from streams.settings import Settings
 from streams.times import iso
-from streams.topics import END_OF_FEED_HEADER as END_HEADER
-from streams.worker.alerts import from_record, to_alertmanager, to_record
+from streams.worker.alerts import to_alertmanager
 from streams.worker.export import Exporter
 from streams.worker.stages import (
-    FEED_TOPICS,
     DetectShard,
     FeaturePartition,
     FeatureResult,
-    PartialsMessage,
     SourceLayout,
-    pack_checkpoint,
     shard_of,
-    unpack_checkpoint,
 )
 
 log = logging.getLogger(__name__)
@@ -93,10 +100,10 @@ def pipeline_config(settings: Settings, geography: Geography) -> PipelineConfig:
     path = settings.methodology_changes_file
     if path is not None:
         try:
-            doc = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
+            labels = load_labels(Path(path))
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise WorkerError(f"methodology_changes_file {path}: {e}") from None
-        cfg = cfg.with_changes(MethodologyChange.from_labels(doc))
+        cfg = cfg.with_changes(MethodologyChange.from_labels(labels))
     return cfg
 
 
@@ -155,10 +162,9 @@ class WorkerRuntime:
             max_request_size=MAX_MESSAGE, max_batch_size=1 << 20, linger_ms=5,
         )
         try:
-            await self.producer.start()
-        except KafkaError as e:
-            await self.producer.stop()
-            raise WorkerError(f"cannot reach Kafka at {s.kafka_bootstrap}: {e}") from None
+            await start_client(self.producer, s.kafka_bootstrap)
+        except ConnectionError as e:
+            raise WorkerError(str(e)) from None
         counts: dict[str, int] = {}
         for full, short in self.feed_topics.items():
             counts[short] = await self._partitions(full)
@@ -263,13 +269,13 @@ class WorkerRuntime:
     async def _features(self, tp: TopicPartition, fp: FeaturePartition, msgs: list[Any]) -> None:
         run: list[Any] = []
         for m in msgs:
-            marker = _header(m, END_HEADER)
-            if marker is None:
+            newest = end_of_feed_of(m.headers)
+            if newest is None:
                 run.append(m)
                 continue
             await self._feature_batch(tp, fp, run)
             run = []
-            await self._emit(fp.end_of_feed(int(marker)))
+            await self._emit(fp.end_of_feed(newest))
         await self._feature_batch(tp, fp, run)
         closed = [o.state.closed_ms for o in self.owned.values()
                   if isinstance(o.state, FeaturePartition) and not o.state.ended]
@@ -287,14 +293,9 @@ class WorkerRuntime:
         for rej in res.rejected:
             m = msgs[rej.index]
             DEAD_LETTERS.labels(tp.topic, rej.reason).inc()
-            await self.producer.send(
-                self.deadletter_topic, key=m.key, value=m.value,
-                headers=[("source_topic", tp.topic.encode()),
-                         ("source_partition", str(tp.partition).encode()),
-                         ("source_offset", str(m.offset).encode()),
-                         ("error_class", rej.reason.encode()),
-                         ("error_message", rej.message.encode())],
-            )  # fmt: skip
+            letter = DeadLetter(tp.topic, tp.partition, m.offset, rej.reason, rej.message)
+            await self.producer.send(self.deadletter_topic, key=m.key, value=m.value,
+                                     headers=letter.headers())
         await self._emit(res)
 
     async def _emit(self, res: FeatureResult) -> None:
@@ -311,7 +312,7 @@ class WorkerRuntime:
             fresh = shard.fresh(out.alerts)
             for a in fresh:
                 await self.producer.send(self.alerts_topic, key=a.key.encode(),
-                                         value=to_record(a))
+                                         value=encode_alert(a))
                 ALERTS_PUBLISHED.labels(a.detector, a.severity, a.state).inc()
                 self.exporter.alert(a)
                 log.info("alert %s %s at %s: %s", a.state, a.key, iso(a.ts), a.explanation)
@@ -335,7 +336,7 @@ class WorkerRuntime:
     # ------------------------------------------------------------------ checkpoints
 
     def _checkpoint_key(self, stage: str, tp: TopicPartition) -> bytes:
-        return f"{self.group}|{stage}|{tp.topic}|{tp.partition}".encode()
+        return checkpoint_key(self.group, stage, tp.topic, tp.partition)
 
     async def checkpoint(self, tps: list[TopicPartition]) -> None:
         """State + next offset of each partition in ``tps``, after all outputs are acked."""
@@ -372,33 +373,11 @@ class WorkerRuntime:
         with contextlib.suppress(CommitFailedError, IllegalStateError, KafkaError):
             await self.consumer.commit(offsets)  # informative only: the checkpoint rules
 
-    async def _read_compacted(self, topic: str) -> dict[bytes, tuple[bytes, list[Any]]]:
-        """The latest value (and headers) per key of a whole topic, read to its end."""
-        reader = self.reader
-        assert reader is not None
-        latest: dict[bytes, tuple[bytes, list[Any]]] = {}
-        try:
-            assert self.producer is not None
-            parts = [TopicPartition(topic, p)
-                     for p in sorted(await self.producer.partitions_for(topic))]
-            if not parts:
-                return latest
-            reader.assign(parts)
-            await reader.seek_to_beginning(*parts)
-            end = await reader.end_offsets(parts)
-            todo = {tp for tp in parts if end[tp] > 0}
-            while todo:
-                got = await reader.getmany(*todo, timeout_ms=500)
-                for msgs in got.values():
-                    for m in msgs:
-                        if m.key is not None:
-                            latest[m.key] = (m.value, list(m.headers or ()))
-                for tp in list(todo):
-                    if await reader.position(tp) >= end[tp]:
-                        todo.discard(tp)
-        finally:
-            reader.unsubscribe()
-        return latest
+    async def _read_compacted(self, topic: str) -> dict[bytes, bytes]:
+        """The latest value per key of a whole compacted topic, read to its end."""
+        assert self.reader is not None and self.producer is not None
+        parts = await self.producer.partitions_for(topic)
+        return latest_by_key(await read_to_end(self.reader, topic, parts))
 
     async def assign(self, tps: list[TopicPartition]) -> None:
         """Restore each new partition from its checkpoint and seek to its offset."""
@@ -412,7 +391,7 @@ class WorkerRuntime:
             self._count_assigned()
             return
         saved = await self._read_compacted(self.checkpoint_topic)
-        ledger: dict[bytes, tuple[bytes, list[Any]]] | None = None
+        ledger: dict[bytes, bytes] | None = None
         for tp in new:
             if tp.topic == self.partials_topic:
                 stage = "detect"
@@ -426,7 +405,7 @@ class WorkerRuntime:
             offset = 0
             blob = saved.get(self._checkpoint_key(stage, tp))
             if blob is not None:
-                meta, data = unpack_checkpoint(blob[0])
+                meta, data = unpack_checkpoint(blob)
                 try:
                     state.restore(data)
                 except ValueError as e:
@@ -448,12 +427,12 @@ class WorkerRuntime:
         self._count_assigned()
 
     def _rebuild_ledger(self, shard: DetectShard, partition: int,
-                        ledger: dict[bytes, tuple[bytes, list[Any]]]) -> None:
+                        ledger: dict[bytes, bytes]) -> None:
         """Transitions of this shard already on the alerts topic: not to publish again;
         the firing ones go back to the Alertmanager sender's re-send set."""
         firing = []
-        for value, _headers in ledger.values():
-            a = from_record(value)
+        for value in ledger.values():
+            a = decode_alert(value)
             if shard_of(a.series.encode(), self.shards) != partition:
                 continue
             shard.remember(a.key, a.ts)
@@ -482,12 +461,3 @@ class WorkerRuntime:
             counts[tp.topic] = counts.get(tp.topic, 0) + 1
         for topic, n in counts.items():
             ASSIGNED_PARTITIONS.labels(topic).set(n)
-
-
-def _header(msg: Any, name: str) -> str | None:
-    for k, v in msg.headers or ():
-        if k == name:
-            return bytes(v).decode()
-    return None
-
-

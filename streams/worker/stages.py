@@ -1,15 +1,15 @@
-"""The worker's two stages as plain objects: no Kafka here, so tests and benchmarks call them.
+"""The worker's two stages as plain objects: no broker here, so tests and benchmarks call them.
 
-**Feature stage** (:class:`FeatureStage`): one feature engine per feed partition
+**Feature stage** (:class:`FeaturePartition`): one feature engine per feed partition
 the worker owns (``positions``, ``containers``, ``inventory`` are keyed by
 entity, so a partition holds whole vessels, boxes and item series). A batch of
 canonical messages of one partition is decoded and validated as a whole
 (rejects go to the dead-letter topic), the partition's engine turns it into
 :class:`~streams.features.Partials` for the intervals its watermark closed, and
-those are cut into one :class:`PartialsMessage` per detection partition,
-together with the partition's closed boundary (the watermark message that lets
-the detection stage know an interval is complete even when the partition had
-nothing to say about a port).
+those are cut into one :class:`~streams.kafka.records.PartialsMessage` per
+detection partition, together with the partition's closed boundary (the watermark
+message that lets the detection stage know an interval is complete even when the
+partition had nothing to say about a port).
 
 **Detection stage** (:class:`DetectShard`): one per detection partition. A
 :class:`~streams.features.combine.PartialsCombiner` over every feed partition
@@ -29,34 +29,22 @@ its file, and from then on the source counts as closed for every interval.
 
 from __future__ import annotations
 
-import json
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from kafka.partitioner.default import murmur2
 
 from streams.detection import AlertTransition, DetectionStage, PipelineConfig, StageOutput
 from streams.features import Engine, FeaturePoints, Partials, engine_for, interval_of
 from streams.features._state import load_npz, save_npz
 from streams.features.combine import PartialsCombiner
 from streams.features.windows import NONE, floor_to
-from streams.feeds.codec import Kind, decode_batch, validate_batch
-
-FEED_TOPICS: tuple[str, ...] = ("positions", "containers", "inventory")
-"""Feed topics (short names) the feature stage reads, in source-numbering order."""
-KIND_OF_TOPIC: dict[str, Kind] = {
-    "positions": Kind.POSITION,
-    "containers": Kind.CONTAINER_EVENT,
-    "inventory": Kind.INVENTORY,
-}
-END_OF_FEED = 2**62
-"""Closed boundary of a source whose feed ended: every interval is closed."""
-CHECKPOINT_VERSION = 1
+from streams.feeds.codec import decode_batch, validate_batch
+from streams.kafka.io import partition_for
+from streams.kafka.records import END_OF_FEED, PARTIAL_GROUPS, PartialsMessage
+from streams.kafka.topics import FEED_TOPICS, KIND_OF_TOPIC
 
 
 class SourceLayout:
@@ -106,54 +94,7 @@ def shard_of(key: bytes, shards: int) -> int:
         return 0
     parts = key.split(b"|")
     group = parts[1] if len(parts) > 1 else parts[0]
-    return (murmur2(group) & 0x7FFFFFFF) % shards
-
-
-# --------------------------------------------------------------------------- messages
-
-
-_GROUPS = {
-    "sums": ("sums_key", "sums_end", "sums_val"),
-    "samples": ("samples_key", "samples_end", "samples_val"),
-    "values": ("values_key", "values_end", "values_val", "values_ts"),
-}
-
-
-@dataclass
-class PartialsMessage:
-    """What one source tells one detection shard: its partials and its closed boundary."""
-
-    source: int
-    closed_ms: int
-    partials: Partials
-
-    def encode(self) -> bytes:
-        """A JSON header (source, closed boundary, quantiles, column dtypes and lengths),
-        then the raw column bytes: far cheaper than ``np.savez`` at thousands a second."""
-        cols = [getattr(self.partials, name) for names in _GROUPS.values() for name in names]
-        head = json.dumps({
-            "source": self.source, "closed": self.closed_ms,
-            "quantiles": self.partials.quantiles,
-            "cols": [[a.dtype.str, len(a)] for a in cols],
-        }).encode()  # fmt: skip
-        return b"".join([_HEAD.pack(len(head)), head,
-                         *(np.ascontiguousarray(a).tobytes() for a in cols)])
-
-    @classmethod
-    def decode(cls, data: bytes) -> PartialsMessage:
-        (n,) = _HEAD.unpack_from(data)
-        head = json.loads(data[_HEAD.size:_HEAD.size + n])
-        p = Partials(quantiles={k: tuple(v) for k, v in head["quantiles"].items()})
-        offset = _HEAD.size + n
-        names = [name for group in _GROUPS.values() for name in group]
-        for name, (dtype, count) in zip(names, head["cols"], strict=True):
-            dt = np.dtype(dtype)
-            setattr(p, name, np.frombuffer(data, dt, count, offset))
-            offset += dt.itemsize * count
-        return cls(int(head["source"]), int(head["closed"]), p)
-
-
-_HEAD = struct.Struct("<I")
+    return partition_for(group, shards)
 
 
 def split_partials(p: Partials, shards: int) -> list[Partials]:
@@ -161,7 +102,7 @@ def split_partials(p: Partials, shards: int) -> list[Partials]:
     if shards == 1:
         return [p]
     out = [Partials(quantiles=dict(p.quantiles)) for _ in range(shards)]
-    for names in _GROUPS.values():
+    for names in PARTIAL_GROUPS.values():
         keys = getattr(p, names[0])
         cache: dict[bytes, int] = {}
         dest = np.array([cache.setdefault(k, shard_of(k, shards)) for k in keys.tolist()],
@@ -171,21 +112,6 @@ def split_partials(p: Partials, shards: int) -> list[Partials]:
             for name in names:
                 setattr(out[s], name, getattr(p, name)[sel])
     return out
-
-
-def pack_checkpoint(meta: Mapping[str, Any], state: bytes) -> bytes:
-    """A checkpoint record: JSON header line, then the state, compressed (zlib, fast level)."""
-    head = json.dumps({**meta, "version": CHECKPOINT_VERSION}, sort_keys=True).encode()
-    return zlib.compress(head + b"\n" + state, 1)
-
-
-def unpack_checkpoint(data: bytes) -> tuple[dict[str, Any], bytes]:
-    raw = zlib.decompress(data)
-    head, _, state = raw.partition(b"\n")
-    meta = json.loads(head)
-    if meta.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"checkpoint version {meta.get('version')}, expected {CHECKPOINT_VERSION}")
-    return meta, state
 
 
 # --------------------------------------------------------------------------- feature stage

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from dashboards import DASHBOARDS, DATASOURCE_UID, JSON_DIR, expressions, generate, substitute
 from streams.commands.dashboards import dashboards as dashboards_cmd
-from streams.commands.dashboards import parse_duration
+from streams.grafana.prometheus import parse_duration
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ import yaml
 
 from dashboards import DASHBOARDS, expressions, substitute
 from dashboards import common as c
-from streams.commands.dashboards import REPLAY_TAGS
+from streams.grafana.push import REPLAY_TAGS
 
 pytestmark = pytest.mark.unit
 

@@ -11,10 +11,11 @@ import pytest
 from detectors import Changes
 from detectors.changes import KINDS
 from detectors.policy import AlertPolicy, Transition
-from streams import evaluation as ev
-from streams import window_score as ws
-from streams.commands.detect import score_rows
-from streams.tuning import BEFORE, SCENARIOS, scenario, scenario_ok
+from streams.labels import load_benchmark_labels
+from streams.offline import evaluation as ev
+from streams.offline import window_score as ws
+from streams.offline.detect import score_rows
+from streams.offline.tuning import BEFORE, SCENARIOS, scenario, scenario_ok
 
 HOUR = 3600.0
 T0 = 1.6e9  # the scenarios' first timestamp
@@ -121,7 +122,7 @@ SUBSET = [
 
 
 def subset_nab(folder: Path, detector: str) -> dict[str, float]:
-    labels = ev.load_labels(folder / "labels.json")
+    labels = load_benchmark_labels(folder / "labels.json")
     triples = []
     for name in SUBSET:
         s = ev.read_series(folder / "series", name, labels.get(name, []))

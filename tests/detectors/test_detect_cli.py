@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from streams.commands.detect import DetectInputError, detect, score_rows
+from streams.commands.detect import detect
+from streams.offline import InputError as DetectInputError
+from streams.offline.detect import score_rows
 
 
 def spike_csv(iso: bool = True) -> str:

@@ -19,7 +19,6 @@ from streams.feeds import (
     Rejection,
     TimeWindow,
     VesselStaticRecord,
-    dead_letter_headers,
     validate_line,
 )
 from streams.feeds.results import ParseResult
@@ -419,12 +418,3 @@ def test_feed_parser_per_line_fallback_time() -> None:
     (sentence,) = sentences(**POSITION_FIELDS)
     (out,) = parser.feed(sentence, 1, fallback_time_ms=T0_MS)
     assert isinstance(out.result, PositionRecord) and out.result.ts_ms == T0_MS
-
-
-def test_dead_letter_headers_carry_reason_and_position() -> None:
-    res = one(SOCAL_LINE[:-2] + b"00")
-    assert isinstance(res, Rejection)
-    headers = dict(dead_letter_headers(res, source="ais.raw", partition=3, offset=42))
-    assert headers["berthwatch-reason"] == b"bad_checksum"
-    assert (headers["berthwatch-partition"], headers["berthwatch-offset"]) == (b"3", b"42")
-    assert headers["berthwatch-source"] == b"ais.raw" and headers["berthwatch-message"]

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from streams.kafka.records import decode_alert
 from streams.settings import Settings, load_settings
 from streams.tools.stack import services
 
@@ -152,30 +153,13 @@ class Worker:
 
 def read_topic(settings: Settings, topic: str) -> list[tuple[int, int, bytes, bytes, int,
                                                            dict[str, str]]]:
-    """Every record of ``topic``: (partition, offset, key, value, timestamp ms, headers)."""
-    from kafka import KafkaConsumer, TopicPartition
+    """Every record of ``topic`` up to its end offsets: (partition, offset, key, value,
+    timestamp ms, headers), in (partition, offset) order."""
+    from streams.kafka.io import read_topic_to_end
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                             enable_auto_commit=False, consumer_timeout_ms=5000)
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        end = consumer.end_offsets(parts)
-        out = []
-        remaining = {tp: end[tp] for tp in parts if end[tp] > 0}
-        deadline = time.monotonic() + 60
-        while remaining and time.monotonic() < deadline:
-            for tp, msgs in consumer.poll(timeout_ms=1000, max_records=50_000).items():
-                for m in msgs:
-                    headers = {k: v.decode(errors="replace") for k, v in (m.headers or [])}
-                    out.append((m.partition, m.offset, m.key, m.value, m.timestamp, headers))
-                if consumer.position(tp) >= end[tp]:
-                    remaining.pop(tp, None)
-        assert not remaining, f"could not read {topic} to its end: {remaining}"
-        return sorted(out, key=lambda r: (r[0], r[1]))
-    finally:
-        consumer.close()
+    return [(r.partition, r.offset, r.key, r.value, r.timestamp,
+             {k: v.decode(errors="replace") for k, v in r.headers})
+            for r in read_topic_to_end(settings.kafka_bootstrap, topic, timeout_s=60)]
 
 
 # --------------------------------------------------------------------------- workers
@@ -202,7 +186,8 @@ Transition = tuple[str, str, float, str]
 @pytest.fixture(scope="session")
 def spb_backtest(spb_feed: tuple[list[Path], Path]) -> list[Transition]:
     """The alert transitions ``berthwatch backtest`` finds on the same feed, in order."""
-    from streams.backtest import load_labels, run_backtest
+    from streams.labels import load_labels
+    from streams.offline.backtest import run_backtest
 
     paths, labels = spb_feed
     result = run_backtest(paths, load_labels(labels))
@@ -236,8 +221,8 @@ def published(settings: Settings, env: dict[str, str]) -> list[Transition]:
     topic = f"{env['BERTHWATCH_TOPIC_PREFIX']}alerts"
     out = []
     for _p, _o, _k, value, _ts, _h in read_topic(settings, topic):
-        d = json.loads(value)
-        out.append((d["key"], d["state"], float(d["ts"]), d["severity"]))
+        a = decode_alert(value)
+        out.append((a.key, a.state, a.ts, a.severity))
     return out
 
 

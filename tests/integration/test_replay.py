@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from streams.kafka.records import END_OF_FEED_HEADER
 from streams.replay import ReplayOptions, replay
 from streams.settings import Settings
-from streams.topics import END_OF_FEED_HEADER
 from tests.integration.conftest import read_topic, run_cli
 
 FEEDS = ("positions", "vessels", "containers", "inventory")

@@ -9,8 +9,9 @@ from typing import Any
 import numpy.typing as npt
 import pytest
 
-from streams.backtest import BacktestResult, geography_for, load_labels, run_backtest
 from streams.geo import Geography
+from streams.labels import load_labels
+from streams.offline.backtest import BacktestResult, geography_for, run_backtest
 from streams.tools.simulator import ScenarioOptions, simulate
 from tests.worker.helpers import FEED_FILES, feed_arrays
 

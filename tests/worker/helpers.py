@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streams.backtest import read_feeds
 from streams.detection import AlertTransition
 from streams.feeds.codec import DTYPES
+from streams.kafka.topics import KIND_OF_TOPIC
+from streams.offline.backtest import read_feeds
 from streams.worker.local import feature_results
-from streams.worker.stages import KIND_OF_TOPIC, SourceLayout
+from streams.worker.stages import SourceLayout
 
 FEED_FILES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
 

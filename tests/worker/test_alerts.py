@@ -9,15 +9,10 @@ from dataclasses import fields, replace
 
 import pytest
 
+from streams.alerting import labels_of
 from streams.detection import AlertTransition
-from streams.worker.alerts import (
-    DAY,
-    dashboard_link,
-    from_record,
-    labels_of,
-    to_alertmanager,
-    to_record,
-)
+from streams.kafka.records import decode_alert, encode_alert
+from streams.worker.alerts import DAY, dashboard_link, to_alertmanager
 
 NAN = math.nan
 T = 1_637_000_000.0
@@ -64,7 +59,7 @@ def test_unknown_detector_gets_a_generic_name_and_congestion() -> None:
     am = to_alertmanager(a, GRAFANA)
     assert am.name == "BerthwatchDetector"
     assert am.labels["category"] == "congestion"
-    assert json.loads(to_record(a))["name"] == "BerthwatchDetector"
+    assert json.loads(encode_alert(a))["name"] == "BerthwatchDetector"
 
 
 def test_firing_alert_for_alertmanager() -> None:
@@ -144,11 +139,11 @@ def test_record_round_trip_with_missing_values_and_components() -> None:
         crossing_ts=NAN,
         components=(("vessels_waiting|USLAX", 3.1, 0.6), ("dwell_truck_p90|USLAX", 2.1, 0.4)),
     )
-    data = to_record(a)
+    data = encode_alert(a)
     doc = json.loads(data, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert doc["expected"] is None and doc["crossing_ts"] is None
     assert doc["name"] == "BerthwatchDisruption" and doc["labels"] == labels_of(a)
-    back = from_record(data)
+    back = decode_alert(data)
     _same(back, a)
     assert back.components == a.components
     assert to_alertmanager(back, GRAFANA) == to_alertmanager(a, GRAFANA)
@@ -164,7 +159,7 @@ def test_record_round_trip_of_a_resolved_item_alert() -> None:
         limit=5.0,
         eta_seconds=-DAY,
     )
-    back = from_record(to_record(a))
+    back = decode_alert(encode_alert(a))
     _same(back, a)
     assert back.components == ()
     assert to_alertmanager(back, GRAFANA) == to_alertmanager(a, GRAFANA)

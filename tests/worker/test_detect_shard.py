@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import pytest
 
 from streams.detection import AlertTransition, PipelineConfig
-from streams.worker.stages import END_OF_FEED, DetectShard, PartialsMessage, SourceLayout
+from streams.kafka.records import END_OF_FEED, PartialsMessage
+from streams.worker.stages import DetectShard, SourceLayout
 from tests.worker.conftest import Scenario
 from tests.worker.helpers import in_event_order, partials_stream, transitions
 

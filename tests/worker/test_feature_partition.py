@@ -12,7 +12,8 @@ from streams.features import Geofence, engine_for, merge_partials
 from streams.features.windows import FeaturePoints, floor_to
 from streams.feeds.codec import encode_array
 from streams.geo import load_geography
-from streams.worker.stages import END_OF_FEED, FeaturePartition, PartialsMessage
+from streams.kafka.records import END_OF_FEED, PartialsMessage
+from streams.worker.stages import FeaturePartition
 from tests.features.helpers import (
     assert_points_identical,
     container_events,

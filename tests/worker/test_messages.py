@@ -10,16 +10,14 @@ import numpy as np
 import pytest
 
 from streams.features.windows import Partials
-from streams.worker.stages import (
+from streams.kafka.records import (
     CHECKPOINT_VERSION,
     END_OF_FEED,
     PartialsMessage,
-    SourceLayout,
     pack_checkpoint,
-    shard_of,
-    split_partials,
     unpack_checkpoint,
 )
+from streams.worker.stages import SourceLayout, shard_of, split_partials
 
 ARRAYS = ("sums_key", "sums_end", "sums_val", "samples_key", "samples_end", "samples_val",
           "values_key", "values_end", "values_val", "values_ts")  # fmt: skip

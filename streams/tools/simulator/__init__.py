@@ -11,7 +11,6 @@ bytes. Calibration figures are in :mod:`streams.tools.simulator.calibration`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 import yaml
 
 from streams.geo import geography_to_dict
+from streams.labels import Labels, write_labels
 from streams.tools.simulator.calibration import epoch_to_iso
 from streams.tools.simulator.containers import container_events, number_boxes
 from streams.tools.simulator.inventory import inventory_days
@@ -262,15 +262,8 @@ def simulate(
     windows = list(plan.windows)
     if plan.inventory_windows is not None:
         windows += plan.inventory_windows()
-    labels = {
-        "scenario": plan.name,
-        "seed": seed,
-        "start": epoch_to_iso(plan.start),
-        "end": epoch_to_iso(plan.end),
-        "windows": [w.to_json() for w in windows],
-        "events": [e.to_json() for e in plan.events],
-    }
-    (out / "labels.json").write_text(json.dumps(labels, indent=1) + "\n", encoding="utf-8")
+    labels = Labels(windows, list(plan.events), plan.start, plan.end, plan.name, seed)
+    write_labels(labels, out / "labels.json")
     if plan.name == "random":
         doc = yaml.safe_dump(
             geography_to_dict(plan.geography), sort_keys=False, default_flow_style=None

@@ -12,9 +12,9 @@ Points between the published figures are interpolations; values marked
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
+
+from streams.times import iso, parse_timestamp
 
 __all__ = [
     "ANCHORED_SPB",
@@ -41,15 +41,12 @@ CURVE = tuple[tuple[str, float], ...]
 
 def iso_to_epoch(value: str) -> float:
     """Seconds since 1970-01-01 UTC for an ISO date or date-time (UTC if naive)."""
-    t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return t.timestamp()
+    return parse_timestamp(value)
 
 
 def epoch_to_iso(seconds: float) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ`` for epoch seconds."""
-    return dt.datetime.fromtimestamp(round(seconds), tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``YYYY-MM-DDTHH:MM:SSZ`` for epoch seconds, rounded to the second."""
+    return iso(round(seconds))
 
 
 def curve_at(curve: CURVE, t: np.ndarray) -> np.ndarray:

@@ -1,13 +1,5 @@
-"""Ground-truth labels: disruption windows per series, and non-disruption events.
-
-``labels.json`` holds ``{"scenario", "seed", "start", "end", "windows": [...],
-"events": [...]}``. A window is ``{"series", "kind", "onset", "end",
-"limit_crossed", "description"}`` with ISO 8601 UTC times (``limit_crossed`` may
-be null). Series keys: ``vessels_waiting|<port or region>``,
-``vessels_at_anchor|<region>``, ``dwell_truck_p90|<port>``,
-``dwell_rail_p90|<port>``, ``days_of_supply|<site>|<item>``. An event marks
-something a detector must not report as a disruption (``counting_change``)
-or context (``policy``): ``{"time", "kind", "series", "description"}``.
+"""Labelled windows from the scenarios' planned curves (the label schema, reader and
+writer are :mod:`streams.labels`).
 
 >>> t = np.arange(10) * 86400.0
 >>> v = np.array([1, 1, 6, 9, 12, 12, 8, 2, 1, 1.0])
@@ -17,51 +9,12 @@ or context (``policy``): ``{"time", "kind", "series", "description"}``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from streams.tools.simulator.calibration import DAY, epoch_to_iso
+from streams.labels import Window
+from streams.tools.simulator.calibration import DAY
 
-__all__ = ["Event", "Window", "limit_time", "windows_from_curve"]
-
-
-@dataclass
-class Window:
-    series: str
-    kind: str
-    onset: float
-    end: float
-    limit_crossed: float | None
-    description: str
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "series": self.series,
-            "kind": self.kind,
-            "onset": epoch_to_iso(self.onset),
-            "end": epoch_to_iso(self.end),
-            "limit_crossed": None
-            if self.limit_crossed is None
-            else epoch_to_iso(self.limit_crossed),
-            "description": self.description,
-        }
-
-
-@dataclass
-class Event:
-    time: float
-    kind: str
-    series: list[str]
-    description: str
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "time": epoch_to_iso(self.time),
-            "kind": self.kind,
-            "series": self.series,
-            "description": self.description,
-        }
+__all__ = ["limit_time", "windows_from_curve"]
 
 
 def limit_time(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,11 +19,12 @@ from streams.geo import (
     WaitingArea,
     load_geography,
 )
+from streams.labels import Event, Window
 from streams.tools.simulator import calibration as cal
 from streams.tools.simulator.calibration import DAY, curve_at, iso_to_epoch
 from streams.tools.simulator.containers import DwellPlan, month_starts
 from streams.tools.simulator.inventory import Drawdown, InventoryPlan, draw_levels, series_names
-from streams.tools.simulator.labels import Event, Window, limit_time, windows_from_curve
+from streams.tools.simulator.labels import limit_time, windows_from_curve
 from streams.tools.simulator.vessels import QueuePlan, feasible_waiting
 
 __all__ = ["SCENARIOS", "ScenarioOptions", "ScenarioPlan", "build_scenario"]
@@ -233,8 +234,8 @@ def san_pedro_bay_2021(options: ScenarioOptions) -> ScenarioPlan:
         Event(
             offshore_from,
             "counting_change",
-            ["vessels_waiting|san-pedro-bay", "vessels_at_anchor|san-pedro-bay",
-             "vessels_waiting|USLAX", "vessels_waiting|USLGB"],
+            ("vessels_waiting|san-pedro-bay", "vessels_at_anchor|san-pedro-bay",
+             "vessels_waiting|USLAX", "vessels_waiting|USLGB"),
             "new queuing system (Marine Exchange of Southern California): ships wait about "
             "150 miles offshore and the queue count includes them; a methodology change, "
             "not a disruption",
@@ -242,13 +243,13 @@ def san_pedro_bay_2021(options: ScenarioOptions) -> ScenarioPlan:
         Event(
             iso_to_epoch("2021-10-25"),
             "policy",
-            ["dwell_truck_p90|USLAX", "dwell_truck_p90|USLGB",
-             "dwell_rail_p90|USLAX", "dwell_rail_p90|USLGB"],
+            ("dwell_truck_p90|USLAX", "dwell_truck_p90|USLGB",
+             "dwell_rail_p90|USLAX", "dwell_rail_p90|USLGB"),
             "Container Excess Dwell Fee announced: truck-bound imports from day 9, "
             "rail-bound from day 3 (later day 6)",
         ),
     ]  # fmt: skip
-    events = [e for e in events if start <= e.time < end]
+    events = [e for e in events if start <= e.time_s < end]
     return ScenarioPlan(
         name="san-pedro-bay-2021",
         geography=geo,
@@ -415,12 +416,11 @@ def random_scenario(options: ScenarioOptions) -> ScenarioPlan:
             starts = [o for o in onsets if o <= found.onset]
             onset = max(starts) if starts else found.onset
             peak = float(waiting[(t >= onset) & (t <= found.end)].max())
-            found.onset = onset
-            found.description = (
+            description = (
                 f"queue build-up to about {peak:.0f} ships waiting (capacity {cap:.0f} anchorages)"
                 + (" (still open at the end of the scenario)" if found.end >= end else "")
             )
-            windows.append(found)
+            windows.append(replace(found, onset=onset, description=description))
         queues.append(
             QueuePlan(
                 region=region,

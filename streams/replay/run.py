@@ -1,0 +1,187 @@
+"""A replay run: the files read, merged in event time, sent, and closed with end-of-feed markers.
+
+:func:`replay` checks the files and the topics, then sends every item of the files in
+event-time order (:mod:`streams.replay.segments`, :mod:`streams.replay.dispatch`) through
+one :class:`~streams.kafka.io.BatchSender`, saves its progress for ``--resume`` on the way
+(:mod:`streams.replay.state`), and once all is sent ends every partition of every feed
+topic with an end-of-feed marker. A complete run is logged in ``replays.jsonl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from streams.feeds.files import detect_format
+from streams.feeds.parse import FeedContext, FeedFormat
+from streams.kafka.io import BatchSender, RecordTooLarge, start_client
+from streams.kafka.topics import MARKED_TOPICS, TOPIC_OF_KIND
+from streams.replay.dispatch import Dispatch
+from streams.replay.options import ReplayError, ReplayOptions
+from streams.replay.segments import merged_runs, parsed_ahead
+from streams.replay.state import (
+    ResumeState,
+    load_state,
+    save_state,
+    save_when_acked,
+    state_path,
+)
+from streams.replay.stats import ReplayStats
+from streams.settings import Settings
+
+ProgressFn = Callable[[int, int, int | None], None]  # bytes read, records sent, event time
+
+
+async def replay(
+    settings: Settings,
+    paths: Sequence[Path],
+    options: ReplayOptions,
+    progress: ProgressFn | None = None,
+) -> ReplayStats:
+    """Replay ``paths`` into the canonical topics; returns what was sent and rejected."""
+    files = [Path(p) for p in paths]
+    for f in files:
+        if not f.is_file():
+            raise ReplayError(f"no such file: {f}")
+    formats = [detect_format(f) for f in files]
+    state_file = state_path(settings, files)
+    state = load_state(state_file, files) if options.resume else ResumeState()
+    stats = ReplayStats()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_batch_size=1024 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        linger_ms=50,
+        request_timeout_ms=30_000,
+    )
+    try:
+        await start_client(producer, settings.kafka_bootstrap)
+    except ConnectionError as e:
+        raise ReplayError(str(e)) from None
+    try:
+        topics = {name: settings.topic(name) for name in (*TOPIC_OF_KIND.values(), "deadletter")}
+        partitions: dict[str, list[int]] = {}
+        for full in topics.values():
+            parts = await producer.partitions_for(full)
+            if not parts:
+                raise ReplayError(f"topic {full} does not exist: run `berthwatch topics create`")
+            partitions[full] = sorted(parts)
+        sender = BatchSender(producer, partitions)
+        t0 = time.monotonic()
+        started = time.time()
+        complete = await _run(files, formats, state, options, stats, sender, topics, state_file,
+                              progress)
+        await sender.flush()
+        save_state(state_file, files, state)
+        if complete and options.end_of_feed:
+            await _end_of_feed(sender, topics, stats)
+        stats.wall_seconds = time.monotonic() - t0
+        if complete:
+            _log_run(settings, files, stats, started)
+    except RecordTooLarge as e:
+        raise ReplayError(str(e)) from None
+    finally:
+        await producer.stop()
+    return stats
+
+
+async def _run(
+    files: list[Path],
+    formats: list[FeedFormat],
+    state: ResumeState,
+    options: ReplayOptions,
+    stats: ReplayStats,
+    sender: BatchSender,
+    topics: dict[str, str],
+    state_file: Path,
+    progress: ProgressFn | None,
+) -> bool:
+    """Send everything; False when stopped early by ``stop_after``."""
+    bytes_read = [0] * len(files)
+    contexts = [
+        FeedContext(
+            fmt,
+            known_ports=options.known_ports,
+            window=options.window,
+            max_bytes=options.max_bytes,
+            fallback_time_ms=options.fallback_time_ms,
+        )
+        for fmt in formats
+    ]
+    skips = [state.done.get(str(f.resolve()), 0) for f in files]
+    streams = [
+        parsed_ahead(f, i, ctx, skip, bytes_read)
+        for i, (f, ctx, skip) in enumerate(zip(files, contexts, skips, strict=True))
+    ]
+    keys = [str(f.resolve()) for f in files]
+    done = state.done
+    since_flush = 0
+    items = 0
+    run = Dispatch(files, options, stats, sender, topics, state.static)
+    saved: asyncio.Task[None] | None = None
+    for seg, a, b in merged_runs(streams):
+        if options.stop_after is not None:
+            b = min(b, a + options.stop_after - items)
+        if options.speed is not None:
+            await run.paced(seg, a, b)
+        else:
+            await run.items(seg, a, b)
+        key = keys[seg.file_index]
+        done[key] = max(done.get(key, 0), int(seg.lines[a:b].max()))
+        before = items
+        items += b - a
+        since_flush += b - a
+        if since_flush >= options.flush_every:
+            # the state is saved once the broker acknowledged everything before it,
+            # while the replay goes on
+            snapshot = ResumeState(dict(done), dict(state.static))
+            saved = asyncio.create_task(
+                save_when_acked(await sender.checkpoint(), saved, state_file, files, snapshot)
+            )
+            since_flush = 0
+        if progress is not None and items // 2048 != before // 2048:
+            progress(sum(bytes_read), stats.records, stats.last_ts_ms)
+        if options.stop_after is not None and items >= options.stop_after:
+            if saved is not None:
+                await saved
+            return False
+        if items // 4096 != before // 4096:
+            await asyncio.sleep(0)  # let the producer's network tasks run
+    if saved is not None:
+        await saved
+    return True
+
+
+async def _end_of_feed(sender: BatchSender, topics: dict[str, str],
+                       stats: ReplayStats) -> None:
+    """Tell every partition of every feed topic that the feed ended, and when: the workers
+    then close the last intervals, as the backtest does at the end of a file."""
+    if not stats.newest:
+        return
+    overall = max(stats.newest.values())
+    for short in MARKED_TOPICS:
+        topic = topics[short]
+        stats.markers += await sender.end_of_feed(topic, stats.newest.get(topic, overall))
+    await sender.flush()
+
+
+def _log_run(settings: Settings, files: Sequence[Path], stats: ReplayStats,
+             started: float) -> None:
+    """One line per complete replay in ``replays.jsonl`` (``dashboards push`` annotates them)."""
+    line = {
+        "started": started, "finished": time.time(), "files": [str(f) for f in files],
+        "records": stats.records, "rejected": sum(stats.rejected.values()),
+        "event_from": None if stats.first_ts_ms is None else stats.first_ts_ms / 1000,
+        "event_to": None if stats.last_ts_ms is None else stats.last_ts_ms / 1000,
+    }  # fmt: skip
+    path = settings.stack_dir / "replays.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fh.write(json.dumps(line) + "\n")
