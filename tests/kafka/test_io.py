@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner as AioPartitioner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,9 +14,7 @@ from kafka.partitioner.default import DefaultPartitioner as KafkaPythonPartition
 from streams.kafka.io import (
     BatchSender,
     RecordTooLarge,
-    TopicRecord,
     partition_for,
-    read_to_end,
 )
 from streams.kafka.records import END_OF_FEED_HEADER
 
@@ -118,82 +114,3 @@ def test_sender_refuses_a_record_that_fits_no_batch() -> None:
 
 
 # --------------------------------------------------------------------------- reader
-
-
-class _Consumer:
-    """A topic's partitions as lists of (offset, key, value); ``appended`` arrive once the
-    end offsets are taken; ``getmany`` returns at most two records a partition."""
-
-    def __init__(self, logs: dict[int, list[tuple[int, bytes | None, bytes | None]]],
-                 appended: dict[int, list[tuple[int, bytes | None, bytes | None]]],
-                 stuck: bool = False) -> None:
-        self.logs, self.appended, self.stuck = logs, appended, stuck
-        self.pos: dict[TopicPartition, int] = {}
-        self.unsubscribed = False
-
-    async def topics(self) -> set[str]:
-        return {"t"}
-
-    def partitions_for_topic(self, topic: str) -> set[int] | None:
-        return set(self.logs) if topic == "t" else None
-
-    def assign(self, parts: list[TopicPartition]) -> None:
-        self.pos = dict.fromkeys(parts, 0)
-
-    async def seek_to_beginning(self, *parts: TopicPartition) -> None:
-        for tp in parts:
-            self.pos[tp] = self.logs[tp.partition][0][0] if self.logs[tp.partition] else 0
-
-    async def end_offsets(self, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
-        ends = {tp: self.logs[tp.partition][-1][0] + 1 if self.logs[tp.partition] else 0
-                for tp in parts}
-        for p, extra in self.appended.items():
-            self.logs[p] += extra
-        return ends
-
-    async def position(self, tp: TopicPartition) -> int:
-        return self.pos[tp]
-
-    async def getmany(self, *tps: TopicPartition, timeout_ms: int) -> dict[TopicPartition, Any]:
-        await asyncio.sleep(0)
-        if self.stuck:
-            return {}
-        out = {}
-        for tp in tps:
-            got = [r for r in self.logs[tp.partition] if r[0] >= self.pos[tp]][:2]
-            if got:
-                self.pos[tp] = got[-1][0] + 1
-                out[tp] = [SimpleNamespace(partition=tp.partition, offset=o, key=k, value=v,
-                                           timestamp=1000 + o, headers=[("h", b"1")])
-                           for o, k, v in got]
-        return out
-
-    def unsubscribe(self) -> None:
-        self.unsubscribed = True
-
-
-def test_read_to_end_stops_at_the_end_offsets_taken_at_the_start() -> None:
-    logs: dict[int, list[tuple[int, bytes | None, bytes | None]]] = {
-        0: [(0, b"a", b"1"), (2, b"b", b"2"), (5, b"a", b"3")],  # compacted: gaps
-        1: [],
-        2: [(i, b"c", str(i).encode()) for i in range(7)],
-    }
-    consumer = _Consumer(logs, appended={0: [(6, b"late", b"x")]})
-    records = asyncio.run(read_to_end(consumer, "t"))  # type: ignore[arg-type]
-    assert [(r.partition, r.offset) for r in records] == [
-        (0, 0), (0, 2), (0, 5), *((2, i) for i in range(7))]
-    assert records[0] == TopicRecord(0, 0, b"a", b"1", 1000, (("h", b"1"),))
-    assert consumer.unsubscribed
-
-
-def test_read_to_end_of_a_missing_topic_or_no_partitions_is_empty() -> None:
-    consumer = _Consumer({0: [(0, b"a", b"1")]}, {})
-    assert asyncio.run(read_to_end(consumer, "other")) == []  # type: ignore[arg-type]
-    assert asyncio.run(read_to_end(consumer, "t", [])) == []  # type: ignore[arg-type]
-
-
-def test_read_to_end_fails_after_its_timeout_instead_of_stopping_short() -> None:
-    consumer = _Consumer({0: [(0, b"a", b"1")]}, {}, stuck=True)
-    with pytest.raises(TimeoutError, match="end offsets"):
-        asyncio.run(read_to_end(consumer, "t", timeout_s=0.05))  # type: ignore[arg-type]
-    assert consumer.unsubscribed
