@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from detectors._segments import Batch, make_batch
+from detectors._segments import Batch, make_batch, scatter_last
 
 FloatArray = NDArray[np.float64]
 LN5 = 1.6094379124341003
@@ -83,6 +83,20 @@ class Result:
             return self.extras[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def band_extras(
+    expected: FloatArray, half_width: FloatArray, **more: NDArray[Any]
+) -> dict[str, NDArray[Any]]:
+    """Extras of a detector with a symmetric band around its baseline: ``expected``,
+    ``lower`` and ``upper``, plus ``more``.
+
+    >>> e = band_extras(np.array([10.0]), np.array([2.0]), z=np.array([0.5]))
+    >>> [(k, float(v[0])) for k, v in e.items()]
+    [('expected', 10.0), ('lower', 8.0), ('upper', 12.0), ('z', 0.5)]
+    """
+    return {"expected": expected, "lower": expected - half_width,
+            "upper": expected + half_width, **more}
 
 
 def ratio_to_score(ratio: NDArray[np.float64]) -> FloatArray:
@@ -149,9 +163,24 @@ class Detector(ABC):
     def _update(self, b: Batch) -> tuple[FloatArray, dict[str, NDArray[Any]]]:
         """Update state from a batch sorted by series; return sorted score and extras."""
 
+    def _advance(
+        self, b: Batch, count_before: NDArray[np.int64], valid: NDArray[np.bool_],
+        prev_ts: FloatArray,
+    ) -> None:
+        """After a batch: each series' count of valid points and the time of its last one."""
+        scatter_last(b, self.state["count"], count_before + valid)
+        scatter_last(b, self.state["last_ts"], np.where(valid, b.ts, prev_ts))
+
+    #: constructor parameters besides ``warmup``, each kept as an attribute of that name
+    param_names: ClassVar[tuple[str, ...]] = ()
+
     def params(self) -> dict[str, Any]:
         """Constructor parameters, stored in snapshots to catch mismatches."""
-        return {"warmup": self.warmup}
+        out: dict[str, Any] = {"warmup": self.warmup}
+        for name in self.param_names:
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
 
     def snapshot(self) -> bytes:
         """The whole state as ``.npz`` bytes (no pickled objects)."""

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors._segments import Batch, scatter_last
-from detectors.base import Detector, FloatArray, ratio_to_score
+from detectors._segments import Batch
+from detectors.base import Detector, FloatArray, band_extras, ratio_to_score
 
 ABS_DEV_TO_SD = math.sqrt(math.pi / 2.0)
 LN2 = 0.6931471805599453
@@ -136,6 +136,20 @@ class Changes(Detector):
     """
 
     name = "changes"
+    param_names = (
+        "u_alarm",
+        "level_halflife",
+        "spread_halflife",
+        "short_halflife",
+        "base_halflife",
+        "ramp_halflife",
+        "var_halflife",
+        "calib_halflife",
+        "clip",
+        "rel_floor",
+        "abs_floor",
+        "alarms",
+    )
     kinds = KINDS
     fields: ClassVar[dict[str, tuple[str, float]]] = {
         "loc": ("f8", 0.0),
@@ -198,22 +212,6 @@ class Changes(Detector):
         self.rel_floor, self.abs_floor = float(rel_floor), float(abs_floor)
         self.alarms = tuple(float(a) for a in alarms)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "u_alarm": self.u_alarm,
-            "level_halflife": self.level_halflife,
-            "spread_halflife": self.spread_halflife,
-            "short_halflife": self.short_halflife,
-            "base_halflife": self.base_halflife,
-            "ramp_halflife": self.ramp_halflife,
-            "var_halflife": self.var_halflife,
-            "calib_halflife": self.calib_halflife,
-            "clip": self.clip,
-            "rel_floor": self.rel_floor,
-            "abs_floor": self.abs_floor,
-            "alarms": list(self.alarms),
-        }
 
     def _update(self, b: Batch) -> tuple[FloatArray, dict[str, NDArray[Any]]]:
         st, rows, valid = self.state, b.rows, b.valid
@@ -317,16 +315,9 @@ class Changes(Detector):
             st["loc"][r], st["short"][r], st["trend"][r] = new_loc, new_short, new_trend
             st["spread_short"][r], st["rep_short"][r], st["rep_long"][r] = new_ss, new_rs, new_rl
             st["prev"][r] = x
-        scatter_last(b, st["count"], count_before + valid)
-        scatter_last(b, st["last_ts"], np.where(valid, b.ts, prev_ts))
+        self._advance(b, count_before, valid, prev_ts)
         band = self.u_alarm * scale_out
-        return score, {
-            "expected": expected,
-            "lower": expected - band,
-            "upper": expected + band,
-            "z": z,
-            "kind": kind_out,
-        }
+        return score, band_extras(expected, band, z=z, kind=kind_out)
 
     def _start(self, r: NDArray[np.int64], x: FloatArray) -> None:
         """First point of a series: level, baselines and previous value are the point."""

@@ -52,6 +52,7 @@ class CompositeIndex(Detector):
     """
 
     name = "composite"
+    param_names = ("halflife", "z_cap", "index_alarm", "abs_floor", "rel_floor")
     fields: ClassVar[dict[str, tuple[str, float]]] = {
         "mean": ("f8", 0.0),
         "var": ("f8", 0.0),
@@ -80,15 +81,6 @@ class CompositeIndex(Detector):
         self.abs_floor, self.rel_floor = float(abs_floor), float(rel_floor)
         self.shared = {"gsum": np.zeros(1), "gweight": np.zeros(1)}
 
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "halflife": self.halflife,
-            "z_cap": self.z_cap,
-            "index_alarm": self.index_alarm,
-            "abs_floor": self.abs_floor,
-            "rel_floor": self.rel_floor,
-        }
 
     def _grow_groups(self, n: int) -> None:
         old = len(self.shared["gsum"])

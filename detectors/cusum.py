@@ -45,6 +45,7 @@ class CUSUM(Detector):
     """
 
     name = "cusum"
+    param_names = ("halflife", "k", "h", "abs_floor", "rel_floor")
     fields: ClassVar[dict[str, tuple[str, float]]] = {
         "mean": ("f8", 0.0),
         "var": ("f8", 0.0),
@@ -69,15 +70,6 @@ class CUSUM(Detector):
         self.halflife, self.k, self.h = float(halflife), float(k), float(h)
         self.abs_floor, self.rel_floor = float(abs_floor), float(rel_floor)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "halflife": self.halflife,
-            "k": self.k,
-            "h": self.h,
-            "abs_floor": self.abs_floor,
-            "rel_floor": self.rel_floor,
-        }
 
     def _update(self, b: Batch) -> tuple[FloatArray, dict[str, NDArray[Any]]]:
         p = ew_pass(b, self.state, self.halflife)

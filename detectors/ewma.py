@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from detectors._ew import ew_commit, ew_pass, scale_floor
 from detectors._segments import Batch
-from detectors.base import Detector, FloatArray, ratio_to_score
+from detectors.base import Detector, FloatArray, band_extras, ratio_to_score
 
 
 class EWMA(Detector):
@@ -39,6 +39,7 @@ class EWMA(Detector):
     """
 
     name = "ewma"
+    param_names = ("halflife", "z_alarm", "abs_floor", "rel_floor")
     fields: ClassVar[dict[str, tuple[str, float]]] = {
         "mean": ("f8", 0.0),
         "var": ("f8", 0.0),
@@ -62,14 +63,6 @@ class EWMA(Detector):
         self.abs_floor = float(abs_floor)
         self.rel_floor = float(rel_floor)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "halflife": self.halflife,
-            "z_alarm": self.z_alarm,
-            "abs_floor": self.abs_floor,
-            "rel_floor": self.rel_floor,
-        }
 
     def _update(self, b: Batch) -> tuple[FloatArray, dict[str, NDArray[Any]]]:
         p = ew_pass(b, self.state, self.halflife)
@@ -88,9 +81,4 @@ class EWMA(Detector):
         expected = np.where(seen, p.pre_mean, np.nan)
         band = self.z_alarm * sd
         ew_commit(b, self.state, p)
-        return score, {
-            "expected": expected,
-            "lower": expected - band,
-            "upper": expected + band,
-            "z": np.where(seen, z, np.nan),
-        }
+        return score, band_extras(expected, band, z=np.where(seen, z, np.nan))

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors._segments import Batch, scatter_last
-from detectors.base import Detector, FloatArray, ratio_to_score
+from detectors._segments import Batch
+from detectors.base import Detector, FloatArray, band_extras, ratio_to_score
 
 #: mean absolute deviation -> standard deviation for normal data
 ABS_DEV_TO_SD = math.sqrt(math.pi / 2.0)
@@ -67,6 +67,7 @@ class RobustEW(Detector):
     """
 
     name = "robust"
+    param_names = ("halflife", "level_halflife", "clip", "z_alarm", "abs_floor", "rel_floor")
     fields: ClassVar[dict[str, tuple[str, float]]] = {
         "loc": ("f8", 0.0),
         "dev": ("f8", 0.0),
@@ -91,16 +92,6 @@ class RobustEW(Detector):
         self.level_halflife = float(level_halflife)
         self.abs_floor, self.rel_floor = float(abs_floor), float(rel_floor)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "halflife": self.halflife,
-            "level_halflife": self.level_halflife,
-            "clip": self.clip,
-            "z_alarm": self.z_alarm,
-            "abs_floor": self.abs_floor,
-            "rel_floor": self.rel_floor,
-        }
 
     def _update(self, b: Batch) -> tuple[FloatArray, dict[str, NDArray[Any]]]:
         st, rows, valid = self.state, b.rows, b.valid
@@ -135,12 +126,6 @@ class RobustEW(Detector):
             scale[i] = sc
         live = valid & (count_before >= max(self.warmup, 1))
         score = np.where(live, ratio_to_score((np.nan_to_num(z) / self.z_alarm) ** 2), 0.0)
-        scatter_last(b, st["count"], count_before + valid)
-        scatter_last(b, st["last_ts"], np.where(valid, b.ts, prev_ts))
+        self._advance(b, count_before, valid, prev_ts)
         band = self.z_alarm * scale
-        return score, {
-            "expected": expected,
-            "lower": expected - band,
-            "upper": expected + band,
-            "z": z,
-        }
+        return score, band_extras(expected, band, z=z)

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors._segments import Batch, scatter_last
-from detectors.base import Detector, FloatArray, ratio_to_score
+from detectors._segments import Batch
+from detectors.base import Detector, FloatArray, band_extras, ratio_to_score
 
 #: mean absolute deviation -> standard deviation for normal data
 ABS_DEV_TO_SD = math.sqrt(math.pi / 2.0)
@@ -69,6 +69,16 @@ class Seasonal(Detector):
     """
 
     name = "seasonal"
+    param_names = (
+        "n_slots",
+        "slot_seconds",
+        "utc_offset",
+        "alpha",
+        "clip",
+        "z_alarm",
+        "abs_floor",
+        "rel_floor",
+    )
     fields: ClassVar[dict[str, tuple[str, float]]] = {
         "loc": ("f8", 0.0),
         "dev": ("f8", 0.0),
@@ -100,18 +110,6 @@ class Seasonal(Detector):
         self.alpha, self.clip, self.z_alarm = float(alpha), float(clip), float(z_alarm)
         self.abs_floor, self.rel_floor = float(abs_floor), float(rel_floor)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "n_slots": self.n_slots,
-            "slot_seconds": self.slot_seconds,
-            "utc_offset": self.utc_offset,
-            "alpha": self.alpha,
-            "clip": self.clip,
-            "z_alarm": self.z_alarm,
-            "abs_floor": self.abs_floor,
-            "rel_floor": self.rel_floor,
-        }
 
     def slot_of(self, ts: NDArray[np.float64]) -> NDArray[np.int64]:
         return (np.floor((ts + self.utc_offset) / self.slot_seconds) % self.n_slots).astype(
@@ -162,13 +160,6 @@ class Seasonal(Detector):
             expected[i], scale[i] = np.where(new, np.nan, lo), sc
         live = valid & (count_before >= max(self.warmup, 1)) & ~np.isnan(z)
         score = np.where(live, ratio_to_score((np.nan_to_num(z) / self.z_alarm) ** 2), 0.0)
-        scatter_last(b, st["count"], count_before + valid)
-        scatter_last(b, st["last_ts"], np.where(valid, b.ts, prev_ts))
+        self._advance(b, count_before, valid, prev_ts)
         band = self.z_alarm * scale
-        return score, {
-            "expected": expected,
-            "lower": expected - band,
-            "upper": expected + band,
-            "z": z,
-            "slot": np.where(valid, slot, -1),
-        }
+        return score, band_extras(expected, band, z=z, slot=np.where(valid, slot, -1))

@@ -55,6 +55,7 @@ class Staleness(Detector):
     """
 
     name = "staleness"
+    param_names = ("k", "max_age", "alpha", "min_interval")
     fields: ClassVar[dict[str, tuple[str, float]]] = {
         "interval": ("f8", 0.0),
         "last_ts": ("f8", math.nan),
@@ -75,14 +76,6 @@ class Staleness(Detector):
         self.k, self.max_age, self.alpha = float(k), float(max_age), float(alpha)
         self.min_interval = float(min_interval)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "k": self.k,
-            "max_age": self.max_age,
-            "alpha": self.alpha,
-            "min_interval": self.min_interval,
-        }
 
     def threshold(self, interval: F64, count: NDArray[np.int64]) -> F64:
         """``min(k * max(typical, min_interval), max_age)``; ``max_age`` if typical is unknown."""
@@ -107,8 +100,7 @@ class Staleness(Detector):
         live = valid & (count_before >= max(self.warmup, 1))
         score = np.where(live, self._score(gap, thr), 0.0)
         scatter_last(b, st["interval"], interval)
-        scatter_last(b, st["count"], count_before + valid)
-        scatter_last(b, st["last_ts"], np.where(valid, b.ts, prev_ts))
+        self._advance(b, count_before, valid, prev_ts)
         return score, {
             "gap_seconds": np.where(valid, gap, np.nan),
             "typical_seconds": np.where(valid & (count_before >= 2), pre, np.nan),

@@ -71,6 +71,17 @@ class DampedTrend(Detector):
     """
 
     name = "trend"
+    param_names = (
+        "limit",
+        "direction",
+        "step",
+        "alpha",
+        "beta",
+        "phi",
+        "z",
+        "horizon",
+        "max_horizon",
+    )
     fields: ClassVar[dict[str, tuple[str, float]]] = {
         "level": ("f8", 0.0),
         "trend": ("f8", 0.0),
@@ -104,19 +115,6 @@ class DampedTrend(Detector):
         self.phi = float(phi)
         self.z, self.horizon, self.max_horizon = float(z), float(horizon), float(max_horizon)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "limit": self.limit,
-            "direction": self.direction,
-            "step": self.step,
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "phi": self.phi,
-            "z": self.z,
-            "horizon": self.horizon,
-            "max_horizon": self.max_horizon,
-        }
 
     def eta(self, level: F64, trend: F64, sd: F64) -> tuple[F64, F64, F64]:
         """Seconds until the projection crosses the limit: (central, lower, upper)."""
@@ -165,8 +163,7 @@ class DampedTrend(Detector):
         scatter_last(b, st["level"], level)
         scatter_last(b, st["trend"], trend)
         scatter_last(b, st["var"], var)
-        scatter_last(b, st["count"], count_before + valid)
-        scatter_last(b, st["last_ts"], np.where(valid, b.ts, prev_ts))
+        self._advance(b, count_before, valid, prev_ts)
         nan = np.full(b.n, np.nan)
         return score, {
             "expected": np.where(valid & ~first, forecast, nan),

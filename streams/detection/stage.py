@@ -67,39 +67,23 @@ class DetectionStage:
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = cfg = config or PipelineConfig()
-        self.routes: dict[str, _Route] = {}
-        for route in TREND_ROUTES:
-            self.routes[route] = _Route(
-                route, cfg.trends[route].build(), cfg.policies[route].build(route)
-            )
-        self.routes["queue_level"] = _Route(
-            "queue_level",
-            EWMA(
-                halflife=cfg.level_halflife_s,
-                warmup=cfg.level_warmup,
-                z_alarm=cfg.level_z_alarm,
-                abs_floor=cfg.level_abs_floor,
-                rel_floor=cfg.level_rel_floor,
-            ),
-            cfg.policies["queue_level"].build("queue_level"),
+        detectors: dict[str, Detector] = {r: cfg.trends[r].build() for r in TREND_ROUTES}
+        detectors["queue_level"] = EWMA(
+            halflife=cfg.level_halflife_s, warmup=cfg.level_warmup, z_alarm=cfg.level_z_alarm,
+            abs_floor=cfg.level_abs_floor, rel_floor=cfg.level_rel_floor,
         )
-        self.routes["staleness"] = _Route(
-            "staleness",
-            Staleness(
-                k=cfg.stale_k, max_age=cfg.stale_max_age_s, alpha=0.1, min_interval=60.0, warmup=3
-            ),
-            cfg.policies["staleness"].build("staleness"),
+        detectors["staleness"] = Staleness(
+            k=cfg.stale_k, max_age=cfg.stale_max_age_s, alpha=0.1, min_interval=60.0, warmup=3
         )
-        self.routes["composite"] = _Route(
-            "composite",
-            CompositeIndex(
-                halflife=cfg.composite_halflife_s,
-                warmup=cfg.composite_warmup,
-                z_cap=cfg.composite_z_cap,
-                index_alarm=cfg.composite_index_alarm,
-            ),
-            cfg.policies["composite"].build("composite"),
+        detectors["composite"] = CompositeIndex(
+            halflife=cfg.composite_halflife_s, warmup=cfg.composite_warmup,
+            z_cap=cfg.composite_z_cap, index_alarm=cfg.composite_index_alarm,
         )
+        #: route name -> its detector and alert policy, in this order
+        self.routes: dict[str, _Route] = {
+            name: _Route(name, det, cfg.policies[name].build(name))
+            for name, det in detectors.items()
+        }
         self.group_reg = SeriesRegistry()  # composite groups
         self.epochs: dict[str, int] = {}  # series key -> epoch (0 when absent)
         self.quiet_until: dict[str, float] = {}

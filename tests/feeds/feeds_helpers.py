@@ -12,6 +12,14 @@ T0_S = 1452468552.938
 T0_MS = 1452468552938
 
 
+#: an AIS type 5 (static and voyage data) report of a real ship, for the NMEA tests
+EVER_GIVEN: dict[str, Any] = {
+    "type": 5, "mmsi": 353136000, "imo": 9074729, "callsign": "3FOF8",
+    "shipname": "EVER GIVEN", "ship_type": 71, "to_bow": 200, "to_stern": 200,
+    "draught": 14.5,
+}
+
+
 def sentences(
     channel: str = "A", seq_id: int | None = None, talker: str = "AI", **fields: Any
 ) -> list[bytes]:

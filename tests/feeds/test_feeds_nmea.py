@@ -22,7 +22,15 @@ from streams.feeds import (
     validate_line,
 )
 from streams.feeds.results import ParseResult
-from tests.feeds.feeds_helpers import POSITION_FIELDS, T0_MS, T0_S, sentences, tag_block, with_time
+from tests.feeds.feeds_helpers import (
+    EVER_GIVEN,
+    POSITION_FIELDS,
+    T0_MS,
+    T0_S,
+    sentences,
+    tag_block,
+    with_time,
+)
 
 # First line of the San Pedro Bay capture (ais-socal-nmea/sample.ais).
 SOCAL_LINE = b"1452468552.938 !AIVDM,1,1,,B,14Wtnn002SGLde:BbrBmdTLF0Vql,0*6E"
@@ -122,21 +130,7 @@ def test_bare_sentence_without_time_is_rejected() -> None:
 
 
 def test_type5_static_record() -> None:
-    parts = sentences(
-        seq_id=3,
-        type=5,
-        mmsi=353136000,
-        imo=9074729,
-        callsign="3FOF8",
-        shipname="EVER GIVEN",
-        ship_type=71,
-        to_bow=200,
-        to_stern=200,
-        to_port=30,
-        to_starboard=29,
-        draught=14.5,
-        destination="USLAX",
-    )
+    parts = sentences(seq_id=3, **EVER_GIVEN, to_port=30, to_starboard=29, destination="USLAX")
     assert len(parts) == 2
     parser = AisNmeaParser()
     (first,) = parser.feed(with_time(parts[0]), ref=1)

@@ -25,21 +25,17 @@ from streams.feeds import (
 )
 from streams.feeds.codec import kind_of
 from streams.feeds.results import RECORD_TYPES
-from tests.feeds.feeds_helpers import POSITION_FIELDS, T0_MS, sentences, tag_block, with_time
+from tests.feeds.feeds_helpers import (
+    EVER_GIVEN,
+    POSITION_FIELDS,
+    T0_MS,
+    sentences,
+    tag_block,
+    with_time,
+)
 
 PORTS = frozenset({"USLAX", "USLGB"})
-TYPE5 = sentences(
-    seq_id=1,
-    type=5,
-    mmsi=353136000,
-    imo=9074729,
-    shipname="EVER GIVEN",
-    callsign="3FOF8",
-    ship_type=71,
-    to_bow=200,
-    to_stern=200,
-    draught=14.5,
-)
+TYPE5 = sentences(seq_id=1, **EVER_GIVEN)
 VALID: dict[FeedFormat, list[bytes]] = {
     FeedFormat.AIS_NMEA: [
         b"1452468552.938 !AIVDM,1,1,,B,14Wtnn002SGLde:BbrBmdTLF0Vql,0*6E",
