@@ -63,11 +63,12 @@ def evaluate(series_dir: Path, labels_path: Path, names: tuple[str, ...], out: P
         report = plan.run(progress=step)
     with console.status("plotting"):
         doc, page = write_reports(report, out)
-    # at least 112 columns, so the table stays readable when output is piped
-    Console(highlight=False, width=max(Console().width, 112)).print(console_table(report))
+    # at least 132 columns, so the table stays readable when output is piped
+    Console(highlight=False, width=max(Console().width, 132)).print(console_table(report))
     click.echo(
         f"default {plan.default}: held-out score / better baseline = "
-        f"{report.ratio(HELD_OUT):.2f} (tuning {report.ratio(TUNING):.2f}); "
+        f"{report.ratio(HELD_OUT):.2f} (tuning {report.ratio(TUNING):.2f}), "
+        f"NAB standard {report.nab_ratio(HELD_OUT):.2f} (tuning {report.nab_ratio(TUNING):.2f}); "
         f"{len(report.series)} series in {report.seconds:.0f} s; wrote {doc}"
         f" and {page}",
         err=True,

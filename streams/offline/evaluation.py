@@ -10,6 +10,8 @@ Everything here is plain Python and numpy, callable without click:
   ``berthwatch detect``; :func:`rolling_z` computes the two baselines;
 * :func:`score_series` compares per-point alerts with the windows, and
   :func:`summarize` pools those counts into the scoreboard figures;
+  :func:`nab_halves` scores the same alerts by the window scoring of public
+  streaming benchmarks (:mod:`streams.offline.window_score`, NAB's three profiles);
 * :func:`evaluate` does all of that for a folder and returns a :class:`Report`;
   :func:`plan_evaluation` checks a command's inputs first.
 
@@ -31,6 +33,12 @@ The scoring rules (see ``docs/QUALITY.md``):
   credits summing to ``C``, and ``F`` false alarms: earliness-weighted recall
   ``R = C / W``, precision ``P = D / (D + F)``, and the summary score is their
   harmonic mean ``2 P R / (P + R)``.
+
+Beside that F-score, every entry carries the NAB scores of the same alert columns
+(detections are alert onsets), normalised per half over the half's series. A
+baseline's threshold is chosen twice on the tuning half: by the F-score for the
+F-score figures (:attr:`Entry.threshold`) and by NAB standard for the NAB figures
+(:attr:`Entry.nab_threshold`).
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from numpy.typing import NDArray
 from detectors import DETECTORS
 from streams.labels import load_benchmark_labels
 from streams.offline import InputError
+from streams.offline import window_score as ws
 from streams.offline.detect import check_detector, open_table, score_rows
 from streams.times import DAY, parse_timestamp
 
@@ -66,6 +75,8 @@ BASELINE_THRESHOLDS = tuple(float(x) for x in np.arange(2.0, 20.01, 0.5))
 TUNING, HELD_OUT = "tuning", "held-out"
 #: the detector whose held-out score must beat the baselines
 DEFAULT_DETECTOR = "changes"
+#: the NAB profile that chooses a baseline's NAB threshold and the ratio against baselines
+NAB_MAIN = ws.STANDARD.name
 SECONDS_PER_WEEK = 7 * DAY
 
 
@@ -338,6 +349,46 @@ BASELINES: dict[str, Callable[[F64], F64]] = {
 }
 
 
+# --- window scoring (NAB) ----------------------------------------------------------
+def nab_scores(
+    series: Sequence[Series], alerts: dict[str, BoolArray], profiles: Sequence[ws.Profile]
+) -> dict[str, float]:
+    """Normalised NAB score per profile of ``alerts`` (series name -> per-point alert)
+    on ``series``, summed over them first (:func:`window_score.score_profiles`)."""
+    return ws.score_profiles([(s.ts, alerts[s.name], s.windows) for s in series], profiles)
+
+
+def nab_halves(
+    series: Sequence[Series], alerts: dict[str, BoolArray], split: dict[str, str]
+) -> dict[str, dict[str, float]]:
+    """NAB score of every profile on each half: half -> profile -> score."""
+    profiles = tuple(ws.PROFILES.values())
+    return {
+        h: nab_scores([s for s in series if split[s.name] == h], alerts, profiles)
+        for h in (TUNING, HELD_OUT)
+    }
+
+
+def choose_threshold(
+    scores: dict[str, F64],
+    thresholds: Sequence[float],
+    objective: Callable[[dict[str, BoolArray]], float],
+) -> float:
+    """The first of ``thresholds`` whose alerts ``scores >= threshold`` maximise
+    ``objective`` (NaN never wins; the first threshold if nothing is finite).
+
+    >>> z = {"a": np.array([1.0, 5.0, 9.0])}
+    >>> choose_threshold(z, [2.0, 6.0, 10.0], lambda a: -abs(int(a["a"].sum()) - 1))
+    6.0
+    """
+    best_thr, best = thresholds[0], -math.inf
+    for thr in thresholds:
+        got = objective({n: z >= thr for n, z in scores.items()})
+        if got > best:
+            best_thr, best = thr, got
+    return best_thr
+
+
 # --- the whole run -------------------------------------------------------------------
 @dataclass
 class Entry:
@@ -345,9 +396,13 @@ class Entry:
 
     name: str
     kind: str  # "detector" or "baseline"
-    threshold: float | None  # baselines: the |z| threshold chosen on the tuning half
+    threshold: float | None  # baselines: the |z| threshold chosen on the tuning half (F-score)
     per_series: dict[str, SeriesScore]
     halves: dict[str, Summary]
+    #: half -> NAB profile -> normalised score (0 never alerting, 100 perfect)
+    nab: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: baselines: the |z| threshold of the NAB figures, chosen on the tuning half by NAB standard
+    nab_threshold: float | None = None
 
 
 @dataclass
@@ -375,6 +430,20 @@ class Report:
             return math.nan
         return d.halves[half].score / best if best > 0 else math.inf
 
+    def best_nab_baseline(self, half: str = TUNING, profile: str = NAB_MAIN) -> Entry:
+        """The baseline with the higher NAB ``profile`` score on ``half`` (NaN loses)."""
+        baselines = (e for e in self.entries.values() if e.kind == "baseline")
+        return max(baselines, key=lambda e: _or_low(e.nab[half][profile]))
+
+    def nab_ratio(self, half: str = HELD_OUT, profile: str = NAB_MAIN) -> float:
+        """Default detector's NAB ``profile`` score over the better baseline's, on ``half``
+        (NaN without windows, infinite when the better baseline is not above 0)."""
+        best = self.best_nab_baseline(half, profile).nab[half][profile]
+        d = self.entries.get(self.default)
+        if d is None or math.isnan(best):
+            return math.nan
+        return d.nab[half][profile] / best if best > 0 else math.inf
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "rules": {
@@ -384,9 +453,19 @@ class Report:
                 "split": "per folder, sorted by name: 1st, 3rd, ... tuning; 2nd, 4th, ... held-out",
                 "score": "2PR/(P+R), R = sum(1 - lateness/2) / windows, "
                 "P = detected / (detected + false alarms)",
+                "nab": "NAB window scoring of alert onsets, 100 (raw - null) / (perfect - null) "
+                "summed over a half's series; profiles "
+                + ", ".join(
+                    f"{p.name} (A_TP {p.a_tp:g}, A_FP {p.a_fp:g}, A_FN {p.a_fn:g})"
+                    for p in ws.PROFILES.values()
+                )
+                + f"; baselines' NAB threshold chosen on the tuning half by {NAB_MAIN}",
             },
             "default": self.default,
             "ratio_default_vs_best_baseline": {h: self.ratio(h) for h in (TUNING, HELD_OUT)},
+            "nab_ratio_default_vs_best_baseline": {
+                h: self.nab_ratio(h) for h in (TUNING, HELD_OUT)
+            },
             "seconds": self.seconds,
             "split": self.split,
             "entries": {
@@ -394,11 +473,17 @@ class Report:
                     "kind": e.kind,
                     "threshold": e.threshold,
                     "halves": {h: asdict(s) for h, s in e.halves.items()},
+                    "nab_threshold": e.nab_threshold,
+                    "nab": e.nab,
                     "per_series": {k: asdict(v) for k, v in e.per_series.items()},
                 }
                 for name, e in self.entries.items()
             },
         }
+
+
+def _or_low(x: float) -> float:
+    return -math.inf if math.isnan(x) else x
 
 
 def _halves(scores: dict[str, SeriesScore], split: dict[str, str]) -> dict[str, Summary]:
@@ -441,37 +526,48 @@ def evaluate(
         if progress is not None:
             progress(text)
 
+    def scored(alerts: dict[str, BoolArray]) -> dict[str, SeriesScore]:
+        return {
+            s.name: score_series(s.name, s.ts, alerts[s.name], s.windows, steps[s.name])
+            for s in series
+        }
+
     for det in detectors:
-        per: dict[str, SeriesScore] = {}
+        alerts: dict[str, BoolArray] = {}
         for s in series:
             tick(f"{det}: {s.name}")
             sc = run_detector(s, det)
-            per[s.name] = score_series(s.name, s.ts, sc.alert, s.windows, steps[s.name])
+            alerts[s.name] = sc.alert
             if keep_scorings:
                 scorings[s.name][det] = sc
-        entries[det] = Entry(det, "detector", None, per, _halves(per, split))
+        per = scored(alerts)
+        entries[det] = Entry(
+            det, "detector", None, per, _halves(per, split), nab_halves(series, alerts, split)
+        )
+
+    tuning = [s for s in series if split[s.name] == TUNING]
+
+    def f_score(alerts: dict[str, BoolArray]) -> float:
+        return summarize(
+            [score_series(s.name, s.ts, alerts[s.name], s.windows, steps[s.name]) for s in tuning]
+        ).score
+
+    def nab_main(alerts: dict[str, BoolArray]) -> float:
+        return nab_scores(tuning, alerts, [ws.PROFILES[NAB_MAIN]])[NAB_MAIN]
 
     for base, fn in BASELINES.items():
         zs: dict[str, F64] = {}
         for s in series:
             tick(f"{base}: {s.name}")
             zs[s.name] = fn(s.value)
-        tuning = [s for s in series if split[s.name] == TUNING]
-        best_thr, best = BASELINE_THRESHOLDS[0], -1.0
-        for thr in BASELINE_THRESHOLDS:
-            got = summarize(
-                [
-                    score_series(s.name, s.ts, zs[s.name] >= thr, s.windows, steps[s.name])
-                    for s in tuning
-                ]
-            ).score
-            if got > best:
-                best_thr, best = thr, got
-        per = {
-            s.name: score_series(s.name, s.ts, zs[s.name] >= best_thr, s.windows, steps[s.name])
-            for s in series
-        }
-        entries[base] = Entry(base, "baseline", best_thr, per, _halves(per, split))
+        tuning_z = {s.name: zs[s.name] for s in tuning}
+        best_thr = choose_threshold(tuning_z, BASELINE_THRESHOLDS, f_score)
+        nab_thr = choose_threshold(tuning_z, BASELINE_THRESHOLDS, nab_main)
+        per = scored({n: z >= best_thr for n, z in zs.items()})
+        nab = nab_halves(series, {n: z >= nab_thr for n, z in zs.items()}, split)
+        entries[base] = Entry(
+            base, "baseline", best_thr, per, _halves(per, split), nab, nab_threshold=nab_thr
+        )
         if keep_scorings:
             for s in series:
                 z = zs[s.name]

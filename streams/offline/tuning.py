@@ -12,12 +12,12 @@ named with its kind, and it replaces the best so far only if it gains at least
 ``MIN_GAIN`` points (smaller differences are noise on 186 windows). It prints every
 configuration and the winner.
 
-``python -m streams.offline.tuning --report`` runs every detector with its defaults (one
-series at a time, as ``berthwatch evaluate``), and the two rolling baselines, on both
-halves, and prints NAB standard, low-FP and
-low-FN scores and the F-score of ``berthwatch evaluate`` per half. A baseline's
-threshold is chosen on the tuning half, by the NAB standard score for the NAB
-columns and by the F-score for the F-score column.
+``python -m streams.offline.tuning --report`` runs ``berthwatch evaluate``'s evaluation
+(:func:`streams.offline.evaluation.evaluate`: every detector with its defaults, one
+series at a time, and the two rolling baselines) and prints NAB standard, low-FP and
+low-FN scores and the F-score per half. A baseline's threshold is chosen on the
+tuning half, by the NAB standard score for the NAB columns and by the F-score for
+the F-score column.
 """
 
 from __future__ import annotations
@@ -214,16 +214,6 @@ def nab(corpus: Corpus, alerts: dict[str, np.ndarray]) -> dict[str, float]:
     )
 
 
-def fscore(corpus: Corpus, alerts: dict[str, np.ndarray]) -> float:
-    """The summary score of ``berthwatch evaluate`` (2PR/(P+R)) of per-series alerts."""
-    scores = [
-        ev.score_series(n, s.ts, a, s.windows, s.step)
-        for n, a in alerts.items()
-        for s in (corpus.series[n],)
-    ]
-    return ev.summarize(scores).score
-
-
 def tuning_score(corpus: Corpus, names: Sequence[str], params: dict[str, Any]) -> float:
     """NAB standard score of the tuned detector with ``params`` on ``names`` (tuning only)."""
     require_tuning(names, corpus.names)
@@ -259,57 +249,27 @@ def search(corpus: Corpus, out: Callable[[str], None] = print) -> tuple[dict[str
     return best, best_score
 
 
-def baseline_alerts(
-    corpus: Corpus, names: Sequence[str], z: dict[str, np.ndarray], threshold: float
-) -> dict[str, np.ndarray]:
-    return {n: z[n] >= threshold for n in names}
-
-
-def report(corpus: Corpus, out: Callable[[str], None] = print) -> None:
-    """Every detector and both baselines on both halves: NAB profiles and the F-score."""
-    halves = {h: corpus.half(h) for h in (ev.TUNING, ev.HELD_OUT)}
-    head = f"{'entry':<18}" + "".join(
-        f"{h[:4] + ' ' + c:>11}" for h in halves for c in ("std", "lowFP", "lowFN", "F")
+def report(corpus: Corpus, out: Callable[[str], None] = print) -> ev.Report:
+    """Every detector and both baselines on both halves: NAB profiles and the F-score,
+    as :func:`streams.offline.evaluation.evaluate` computes them; returns its report."""
+    labels = {n: s.windows for n, s in corpus.series.items()}
+    got = ev.evaluate(
+        corpus.folder / "series", labels, sorted(detectors.DETECTORS), keep_scorings=False
     )
-    out(head)
-
-    def row(name: str, per_half: dict[str, tuple[dict[str, float], float]]) -> None:
-        cells = ""
-        for h in halves:
-            d, f = per_half[h]
-            cells += "".join(
-                f"{d[p]:>11.1f}" for p in ("standard", "reward_low_FP", "reward_low_FN")
-            )
-            cells += f"{f:>11.3f}"
+    halves = (ev.TUNING, ev.HELD_OUT)
+    out(
+        f"{'entry':<18}"
+        + "".join(f"{h[:4] + ' ' + c:>11}" for h in halves for c in ("std", "lowFP", "lowFN", "F"))
+    )
+    for name, e in got.entries.items():  # detectors sorted, then the baselines
+        cells = "".join(
+            "".join(f"{e.nab[h][p]:>11.1f}" for p in ws.PROFILES) + f"{e.halves[h].score:>11.3f}"
+            for h in halves
+        )
+        if e.kind == "baseline":
+            name = f"{name} {e.nab_threshold:g}/{e.threshold:g}"
         out(f"{name:<18}{cells}")
-
-    for det in sorted(detectors.DETECTORS):
-        got = {}
-        for h, names in halves.items():
-            # one series per run, as ``berthwatch evaluate`` does (composite couples the
-            # series of a batch into one index)
-            a = {n: ev.run_detector(corpus.series[n], det).alert for n in names}
-            got[h] = (nab(corpus, a), fscore(corpus, a))
-        row(det, got)
-    for base, fn in ev.BASELINES.items():
-        z = {n: fn(corpus.series[n].value) for n in corpus.names}
-        tune = halves[ev.TUNING]
-        by_nab = max(
-            ev.BASELINE_THRESHOLDS,
-            key=lambda t: nab(corpus, baseline_alerts(corpus, tune, z, t))["standard"],
-        )
-        by_f = max(
-            ev.BASELINE_THRESHOLDS,
-            key=lambda t: fscore(corpus, baseline_alerts(corpus, tune, z, t)),
-        )
-        got = {
-            h: (
-                nab(corpus, baseline_alerts(corpus, names, z, by_nab)),
-                fscore(corpus, baseline_alerts(corpus, names, z, by_f)),
-            )
-            for h, names in halves.items()
-        }
-        row(f"{base} {by_nab:g}/{by_f:g}", got)
+    return got
 
 
 def main(argv: Sequence[str] | None = None) -> None:

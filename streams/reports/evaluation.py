@@ -15,6 +15,7 @@ from rich.table import Table
 from streams.offline.evaluation import (
     EPISODE_GAP_STEPS,
     HELD_OUT,
+    NAB_MAIN,
     TUNING,
     Entry,
     Report,
@@ -22,14 +23,17 @@ from streams.offline.evaluation import (
     Summary,
     episode_onsets,
 )
+from streams.offline.window_score import PROFILES
 from streams.reports import json_safe
 from streams.times import DAY
 
 __all__ = [
     "CONSOLE_HEADER",
+    "NAB_HEADER",
     "SCOREBOARD_HEADER",
     "console_rows",
     "console_table",
+    "nab_rows",
     "plot_series",
     "scoreboard_rows",
     "write_html",
@@ -103,6 +107,20 @@ def _threshold(e: Entry) -> str:
     return "-" if e.threshold is None else f"{e.threshold:g}"
 
 
+def _nab_threshold(e: Entry) -> str:
+    return "-" if e.nab_threshold is None else f"{e.nab_threshold:g}"
+
+
+def _thresholds(e: Entry) -> str:
+    """``F/NAB`` thresholds of a baseline (``-`` for a detector)."""
+    return "-" if e.threshold is None else f"{_threshold(e)}/{_nab_threshold(e)}"
+
+
+def _nab(e: Entry, half: str) -> list[str]:
+    """The three NAB profiles' scores of ``half``, one decimal."""
+    return [_fmt(e.nab[half][p], 1) for p in PROFILES]
+
+
 def _details(s: Summary) -> list[str]:
     """R_e, P, hits, false alarms per 1k points and per series-week, mean lateness."""
     return [
@@ -127,29 +145,61 @@ def scoreboard_rows(report: Report) -> list[list[str]]:
     return rows
 
 
+def nab_rows(report: Report) -> list[list[str]]:
+    """Rows of the window-scoring table: entry, kind, NAB threshold, then per half the
+    standard, low-FP and low-FN scores."""
+    rows = []
+    for name, e in report.entries.items():
+        row = [name + (" (default)" if name == report.default else ""), e.kind, _nab_threshold(e)]
+        for h in (TUNING, HELD_OUT):
+            row += _nab(e, h)
+        rows.append(row)
+    return rows
+
+
 def console_rows(report: Report) -> list[list[str]]:
-    """A narrower scoreboard for the terminal: both halves' scores, then held-out details."""
+    """A narrower scoreboard for the terminal: both halves' F-scores, held-out details,
+    then the held-out NAB scores; a baseline's thresholds as ``F/NAB``."""
     rows = []
     for name, e in report.entries.items():
         t, h = e.halves[TUNING], e.halves[HELD_OUT]
         rows.append(
             [
                 name + (" *" if name == report.default else ""),
-                _threshold(e),
+                _thresholds(e),
                 _fmt(t.score),
                 _fmt(h.score),
                 *_details(h),
+                *_nab(e, HELD_OUT),
             ]
         )
     return rows
 
 
-CONSOLE_HEADER = ["entry", "thr", "tuning", "held-out", "R_e", "P", "hit", "FA/1k", "FA/wk", "late"]
+CONSOLE_HEADER = [
+    "entry",
+    "thr",
+    "tuning",
+    "held-out",
+    "R_e",
+    "P",
+    "hit",
+    "FA/1k",
+    "FA/wk",
+    "late",
+    "NAB",
+    "lowFP",
+    "lowFN",
+]
 
 SCOREBOARD_HEADER = ["entry", "kind", "thr"] + [
     f"{h} {c}"
     for h in (TUNING, HELD_OUT)
     for c in ("score", "R_e", "P", "hit", "FA/1k", "FA/wk", "late")
+]
+
+NAB_HEADER = ["entry", "kind", "NAB thr"] + [
+    f"{h} {c}" for h in (TUNING, HELD_OUT) for c in ("standard", "low FP", "low FN")
 ]
 
 
@@ -170,6 +220,18 @@ def write_html(report: Report, folder: Path, shown: Sequence[str]) -> Path:
         "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in SCOREBOARD_HEADER) + "</tr>",
     ]
     for row in scoreboard_rows(report):
+        parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+    parts += [
+        "</table><h2>Window scoring (NAB profiles)</h2>",
+        "<p>The same alert onsets scored as public streaming benchmarks do (0 = never "
+        "alerting, 100 = perfect, summed over each half's series first); a baseline's "
+        f"threshold here is chosen on the tuning half by NAB {html.escape(NAB_MAIN)}. "
+        f"Default's held-out NAB {html.escape(NAB_MAIN)} over the better baseline's: "
+        f"<b>{_fmt(report.nab_ratio(HELD_OUT), 2)}</b> (tuning "
+        f"{_fmt(report.nab_ratio(TUNING), 2)}).</p>",
+        "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in NAB_HEADER) + "</tr>",
+    ]
+    for row in nab_rows(report):
         parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
     parts.append("</table><h2>Series</h2>")
     for s in report.series:
@@ -196,7 +258,8 @@ def console_table(report: Report) -> Table:
     """The terminal scoreboard (:func:`console_rows` under :data:`CONSOLE_HEADER`)."""
     table = Table(
         title="Detection quality: score = 2PR/(P+R) on each half; "
-        "R_e, P, hits, false alarms and lateness on the held-out half (* = default)"
+        "R_e, P, hits, false alarms, lateness and NAB standard / low FP / low FN on the "
+        "held-out half; thr = a baseline's F/NAB threshold (* = default)"
     )
     for col in CONSOLE_HEADER:
         table.add_column(col, justify="left" if col == "entry" else "right")
