@@ -203,6 +203,13 @@ NAB_HEADER = ["entry", "kind", "NAB thr"] + [
 ]
 
 
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An HTML table of text cells, escaped."""
+    lines = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>"]
+    lines += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+    return "\n".join(lines) + "</table>"
+
+
 def write_html(report: Report, folder: Path, shown: Sequence[str]) -> Path:
     """``index.html`` with the scoreboard and one linked PNG per series under ``plots/``."""
     plots = folder / "plots"
@@ -217,23 +224,17 @@ def write_html(report: Report, folder: Path, shown: Sequence[str]) -> Path:
         f"baseline's: <b>{_fmt(report.ratio(HELD_OUT), 2)}</b> (tuning "
         f"{_fmt(report.ratio(TUNING), 2)}). {len(report.series)} series, "
         f"evaluation took {report.seconds:.0f} s.</p>",
-        "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in SCOREBOARD_HEADER) + "</tr>",
-    ]
-    for row in scoreboard_rows(report):
-        parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-    parts += [
-        "</table><h2>Window scoring (NAB profiles)</h2>",
+        _table(SCOREBOARD_HEADER, scoreboard_rows(report)),
+        "<h2>Window scoring (NAB profiles)</h2>",
         "<p>The same alert onsets scored as public streaming benchmarks do (0 = never "
         "alerting, 100 = perfect, summed over each half's series first); a baseline's "
         f"threshold here is chosen on the tuning half by NAB {html.escape(NAB_MAIN)}. "
         f"Default's held-out NAB {html.escape(NAB_MAIN)} over the better baseline's: "
         f"<b>{_fmt(report.nab_ratio(HELD_OUT), 2)}</b> (tuning "
         f"{_fmt(report.nab_ratio(TUNING), 2)}).</p>",
-        "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in NAB_HEADER) + "</tr>",
+        _table(NAB_HEADER, nab_rows(report)),
+        "<h2>Series</h2>",
     ]
-    for row in nab_rows(report):
-        parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-    parts.append("</table><h2>Series</h2>")
     for s in report.series:
         png = s.name.replace("/", "__").removesuffix(".csv") + ".png"
         plot_series(report, s, plots / png, shown)
