@@ -142,8 +142,16 @@ def score_rows(
     for rec, s, a in zip(rows, result.score, decided.alert, strict=True):
         rec["score"] = f"{float(s):.6f}"
         rec["alert"] = int(a > 0)
+    added = ["score", "alert"]
+    if result.kinds:  # the detector names the kind of change: say it on every row
+        if "kind" in fields:
+            raise InputError("the CSV already has a 'kind' column", "FILE")
+        added.append("kind")
+        for i, rec in enumerate(rows):
+            name = result.kind_name(i)
+            rec["kind"] = "" if name == result.kinds[0] else name
     n_alerts = sum(1 for tr in decided.transitions if tr.state == "firing")
-    return Scored([*fields, "score", "alert"], rows, n_alerts)
+    return Scored([*fields, *added], rows, n_alerts)
 
 
 @contextmanager

@@ -122,3 +122,26 @@ def test_missing_value_is_skipped_not_an_error() -> None:
     text = "timestamp,value\n1,1\n2,\n3,NaN\n4,1\n"
     scored = score_rows(io.StringIO(text), "ewma", warmup=0)
     assert [r["score"] for r in scored.rows][1:3] == ["0.000000", "0.000000"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", ["spike", "level", "stoppage"])
+def test_detect_names_the_kind_of_change_on_its_rows(case: str) -> None:
+    from streams.offline.tuning import BEFORE, SCENARIOS, scenario
+
+    value = scenario(case, 1)
+    lines = ["timestamp,value\n"] + [
+        f"{1_600_000_000 + 3600 * i},{x:.6f}\n" for i, x in enumerate(value)
+    ]
+    scored = score_rows(lines, "changes")
+    assert scored.fieldnames[-1] == "kind"
+    flags = [r["alert"] for r in scored.rows]
+    onsets = sum(1 for a, b in zip([0, *flags], flags, strict=False) if b and not a)
+    assert onsets == 1  # one alert episode, named on each of its rows
+    alerting = [r for r in scored.rows if r["alert"] == 1]
+    assert alerting and all(r["kind"] for r in alerting)
+    named, allowed = SCENARIOS[case]
+    assert {r["kind"] for r in alerting} <= allowed | {named}
+    assert all(r["kind"] == "" for r in scored.rows[: BEFORE - 1])
+    # a detector without kinds adds no column
+    assert "kind" not in score_rows(lines, "ewma").fieldnames
