@@ -16,6 +16,7 @@ once:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,17 @@ class Batch:
         c = np.cumsum(mask, dtype=np.int64)
         excl = c - mask
         return excl - excl[self.first]
+
+    def rounds(self) -> Iterator[I64]:
+        """Positions of the valid points a round at a time: round ``k`` holds the ``k``-th
+        valid point of every series in the batch (so each series at most once per round),
+        for updates whose every step depends on the series' state after the one before."""
+        vidx = np.flatnonzero(self.valid)
+        rank = self.count_before(self.valid)[vidx]
+        order = np.argsort(rank, kind="stable")
+        bounds = np.searchsorted(rank[order], np.arange(int(rank.max(initial=-1)) + 2))
+        for k in range(len(bounds) - 1):
+            yield vidx[order[bounds[k] : bounds[k + 1]]]
 
     def prev_valid_ts(self, state_last_ts: F64) -> F64:
         """Timestamp of the previous valid point of the series (state value if none)."""

@@ -234,12 +234,7 @@ class Changes(Detector):
         ua, alarms = self.u_alarm, self.alarms
         cal_names = ("cal_level", "cal_ramp", "cal_var", "cal_flat")
         # rounds: the k-th valid point of each series in round k (rows unique per round)
-        vidx = np.flatnonzero(valid)
-        rank = count_before[vidx] - st["count"][rows[vidx]]
-        rorder = np.argsort(rank, kind="stable")
-        bounds = np.searchsorted(rank[rorder], np.arange(int(rank.max(initial=-1)) + 2))
-        for k in range(len(bounds) - 1):
-            i = vidx[rorder[bounds[k] : bounds[k + 1]]]
+        for i in b.rounds():
             r = rows[i]
             x, cb, d = b.value[i], count_before[i], dt[i]
             first = cb == 0

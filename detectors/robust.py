@@ -105,12 +105,7 @@ class RobustEW(Detector):
         z, expected, scale = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
         loc, dev = st["loc"], st["dev"]
         # rounds: the k-th valid point of each series in round k (rows unique per round)
-        vidx = np.flatnonzero(valid)
-        rank = count_before[vidx] - st["count"][rows[vidx]]
-        rorder = np.argsort(rank, kind="stable")
-        bounds = np.searchsorted(rank[rorder], np.arange(int(rank.max(initial=-1)) + 2))
-        for k in range(len(bounds) - 1):
-            i = vidx[rorder[bounds[k] : bounds[k + 1]]]
+        for i in b.rounds():
             r_ = rows[i]
             x, lo, de, cb = b.value[i], loc[r_], dev[r_], count_before[i]
             first = cb == 0
