@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streams.feeds.chunks import ChunkParser
-from streams.feeds.codec import Kind, to_array
+from streams.feeds.codec import Kind, kind_of, to_array
 from streams.feeds.parse import FeedContext, FeedFormat, FeedParser
 from streams.feeds.results import (
     ContainerEvent,
@@ -38,12 +38,9 @@ CSV_HEADERS: dict[str, FeedFormat] = {
 BLOCK_BYTES = 1 << 20
 """Bytes read per block (about 8,000 MarineCadastre lines: the parse works in cache)."""
 
-#: record type -> kind of the feed records the features read (static data is not one)
-FEATURE_KINDS: dict[type, Kind] = {
-    PositionRecord: Kind.POSITION,
-    ContainerEvent: Kind.CONTAINER_EVENT,
-    InventorySnapshot: Kind.INVENTORY,
-}
+#: the canonical records the features read (vessel static data is not one of them)
+FEATURE_RECORDS = (PositionRecord, ContainerEvent, InventorySnapshot)
+FEATURE_KINDS = frozenset({Kind.POSITION, Kind.CONTAINER_EVENT, Kind.INVENTORY})
 
 
 class FeedFileError(Exception):
@@ -144,9 +141,8 @@ class _Collector:
 
     def outcomes(self, outcomes: list[Outcome]) -> None:
         for o in outcomes:
-            kind = FEATURE_KINDS.get(type(o.result))
-            if kind is not None:
-                self.records.setdefault(kind, []).append(o.result)
+            if isinstance(o.result, FEATURE_RECORDS):
+                self.records.setdefault(kind_of(o.result), []).append(o.result)
             elif isinstance(o.result, Rejection):
                 self.rejected += 1
 
@@ -178,7 +174,7 @@ def read_arrays(
                 chunk = parser.parse_buffer(buf, starts, ends, number, strip_cr=True)
                 number += len(starts)
                 for kind, arr in chunk.arrays.items():
-                    if kind in FEATURE_KINDS.values():
+                    if kind in FEATURE_KINDS:
                         out.parts.setdefault(kind, []).append(arr)
                 out.outcomes(chunk.slow)
             out.outcomes(parser.parser.flush())
