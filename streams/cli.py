@@ -34,7 +34,7 @@ from streams.commands.simulate import simulate
 from streams.feeds.files import FeedFileError
 from streams.feeds.results import Rejection
 from streams.feeds.times import parse_time
-from streams.kafka.topics import create_topics, list_topics
+from streams.kafka.admin import create_topics, list_topics
 from streams.settings import CONFIG_ENV
 from streams.times import iso_ms
 from streams.tools import stack as stack_mod

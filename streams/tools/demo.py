@@ -33,9 +33,10 @@ from rich.table import Table
 
 from streams.alerting import alert_name
 from streams.detection import AlertTransition
+from streams.kafka.admin import create_topics
 from streams.kafka.io import read_topic_to_end
 from streams.kafka.records import decode_alert
-from streams.kafka.topics import TOPICS, create_topics
+from streams.kafka.topics import TOPICS
 from streams.replay import ReplayStats, options_from_settings, replay
 from streams.settings import Settings
 from streams.times import minute

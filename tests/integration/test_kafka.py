@@ -8,9 +8,10 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.kafka.admin import list_topics
 from streams.kafka.io import BatchSender, partition_for, read_to_end, read_topic_to_end
 from streams.kafka.records import end_of_feed_of
-from streams.kafka.topics import TOPICS, list_topics
+from streams.kafka.topics import TOPICS
 from streams.settings import Settings
 from tests.integration.conftest import run_cli
 

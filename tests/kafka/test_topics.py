@@ -8,6 +8,7 @@ from click.testing import CliRunner
 import streams.cli
 from streams.feeds.codec import Kind
 from streams.feeds.results import ContainerEvent, ContainerEventType, InventorySnapshot
+from streams.kafka.admin import TopicListing, topic_listing
 from streams.kafka.topics import (
     FEED_TOPICS,
     KIND_OF_TOPIC,
@@ -15,9 +16,7 @@ from streams.kafka.topics import (
     TOPIC_OF_KIND,
     TOPICS,
     Partitioner,
-    TopicListing,
     spec,
-    topic_listing,
     topic_of,
 )
 from streams.settings import Settings
