@@ -9,8 +9,10 @@ the same transitions:
   severity's ``fire`` threshold (persistence), the series is past the
   policy's ``warmup`` points, and any cool-down is over;
 * **resolve** once ``resolve_after`` consecutive scores are below the lower
-  ``resolve`` threshold (hysteresis); a cool-down of ``cooldown`` seconds of
-  event time then blocks re-firing.
+  ``resolve`` threshold (hysteresis); a cool-down (quiet period) of ``cooldown``
+  seconds of event time then blocks re-firing, unless ``worse`` is set and the
+  value got clearly worse: at least ``worse`` beyond the worst value of the last
+  episode, in the policy's ``direction`` (+1: higher is worse, -1: lower).
 
 Severities are independent (a critical alert can be active together with a
 warning; routing and inhibition are the alert manager's business). Points
@@ -144,6 +146,7 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "below": ("i8", 0),
     "since": ("f8", math.nan),
     "quiet_until": ("f8", -math.inf),
+    "peak": ("f8", math.nan),
 }
 
 
@@ -171,16 +174,22 @@ class AlertPolicy:
         resolve_after: int = 2,
         cooldown: float = 3600.0,
         warmup: int = 0,
+        worse: float | None = None,
+        direction: float = 1.0,
     ) -> None:
         k, n = persistence or DEFAULT_PERSISTENCE.get(detector, (2, 3))
         if not 1 <= k <= n <= 64:
             raise ValueError("persistence (k, n) needs 1 <= k <= n <= 64")
         if resolve_after < 1 or cooldown < 0 or warmup < 0 or not severities:
             raise ValueError("need resolve_after >= 1, cooldown >= 0, warmup >= 0, a severity")
+        if (worse is not None and not worse > 0) or direction not in (1.0, -1.0):
+            raise ValueError("need worse > 0 (or None) and direction +1 or -1")
         self.detector = detector
         self.severities = tuple(severities)
         self.k, self.n = int(k), int(n)
         self.resolve_after, self.cooldown, self.warmup = int(resolve_after), float(cooldown), warmup
+        self.worse = None if worse is None else float(worse)
+        self.direction = float(direction)
         self.mask = np.uint64((1 << self.n) - 1)
         m = len(self.severities)
         self.state: dict[str, NDArray[Any]] = {
@@ -196,6 +205,8 @@ class AlertPolicy:
             "resolve_after": self.resolve_after,
             "cooldown": self.cooldown,
             "warmup": self.warmup,
+            "worse": self.worse,
+            "direction": self.direction,
         }
 
     def _grow(self, n: int) -> None:
@@ -267,10 +278,18 @@ class AlertPolicy:
             hit = (si >= fire) & warm
             hits = ((st["hits"][rw] << np.uint64(1)) | hit.astype(np.uint64)) & self.mask
             enough = np.bitwise_count(hits) >= self.k
-            fires = ~active & enough & (ti >= st["quiet_until"][rw])
+            quiet_over = ti >= st["quiet_until"][rw]
+            if self.worse is not None:
+                # inside the quiet period only a clearly worse value fires again
+                dv = (self.direction * val[i])[:, None]
+                quiet_over |= dv >= st["peak"][rw] + self.worse
+            fires = ~active & enough & quiet_over
             below = np.where(active & (si < resolve), st["below"][rw] + 1, 0)
             resolves = active & (below >= self.resolve_after)
             st["since"][rw] = np.where(fires, ti, st["since"][rw])
+            dv_now = (self.direction * val[i])[:, None]
+            peak = np.where(fires, dv_now, np.fmax(st["peak"][rw], dv_now))
+            st["peak"][rw] = np.where(active | fires, peak, st["peak"][rw])
             st["quiet_until"][rw] = np.where(resolves, ti + self.cooldown, st["quiet_until"][rw])
             st["hits"][rw] = np.where(resolves, np.uint64(0), hits)
             st["below"][rw] = np.where(resolves, 0, below)

@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 NAMES: dict[str, tuple[str, str, str]] = {
     "queue_trend": ("BerthwatchQueueBuilding", "congestion",
                     "the queue of ships waiting is projected to reach the anchorage limit"),
-    "queue_level": ("BerthwatchQueueAboveBaseline", "congestion",
-                    "more ships are waiting than the port's recent baseline"),
+    "changes": ("BerthwatchBuildUp", "congestion",
+                "a port's queue, waits or dwell moved to a higher level or keeps rising "
+                "(the kind label says which)"),
     "dwell_truck_trend": ("BerthwatchTruckDwellRising", "congestion",
                           "truck dwell of import boxes is projected to pass its limit"),
     "dwell_rail_trend": ("BerthwatchRailDwellRising", "congestion",
@@ -68,6 +69,8 @@ def labels_of(a: AlertTransition) -> dict[str, str]:
     key = SeriesKey.parse(a.series)
     _, category, _ = NAMES.get(a.detector, ("", "congestion", ""))
     labels = {"series": a.series, "detector": a.detector, "category": category}
+    if a.kind:
+        labels["kind"] = a.kind
     if key.family in SITE_FAMILIES:
         labels["site"] = key.place or ""
         if key.detail is not None:

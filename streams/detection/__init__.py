@@ -13,11 +13,16 @@ series family               detectors (route names)
 ==========================  ==================================================
 ``vessels_waiting|X``       ``queue_trend``: :class:`~detectors.DampedTrend`
                             towards the anchorage limit of ``X`` (55 for San
-                            Pedro Bay), ``queue_level``: :class:`~detectors.EWMA`
-                            level control chart (the baseline band)
+                            Pedro Bay)
 ``dwell_truck_p90|P[|T]``   ``dwell_truck_trend``: trend towards 9 days
 ``dwell_rail_p90|P[|T]``    ``dwell_rail_trend``: trend towards the rail limit (3 days)
-``days_of_supply|S|I``      ``supply_trend``: trend *below* 5 days of supply
+``days_of_supply|S|I``      ``supply_trend``: trend *below* 5 days of supply,
+                            alerted per site ``days_of_supply|S`` with the worst items
+queue, wait, dwell of a     ``changes``: :class:`~detectors.Changes` on day scale
+port or region              (:data:`~streams.detection.config.DAY_SCALE_CHANGES`),
+                            alerting on the kinds of
+                            :data:`~streams.detection.config.CHANGE_FAMILIES`
+                            (level up, ramp up), the kind named in the alert
 every series                ``staleness``: :class:`~detectors.Staleness`
 port / region               ``composite``: :class:`~detectors.CompositeIndex` of
                             the standardized components of the port or region
@@ -26,13 +31,18 @@ port / region               ``composite``: :class:`~detectors.CompositeIndex` of
 Limits are per series (from the geography, :meth:`PipelineConfig.from_geography`).
 A trend detector has one scalar limit, so trend routes see ``value / limit``
 against a limit of 1 and the stage scales values, forecasts and bands back for
-reports and explanations. Two gates keep the scores meaningful: a trend
-route scores nothing while the value is below ``TrendParams.min_level`` of its
-limit, and the level route scores only rises of at least
-``PipelineConfig.level_min_excess`` ships over its baseline (a queue falling
-is not a disruption). Each route has its own :class:`~detectors.AlertPolicy`
-(:class:`PolicyParams`: threshold, k-of-n persistence, hysteresis, cool-down);
-the composite index is scored per group and explained by its components.
+reports and explanations. A trend route scores nothing while the value is below
+``TrendParams.min_level`` of its limit, and nothing before the limit takes effect
+(``PipelineConfig.limits_from``, from the geography's ``effective_from``); a series
+already past its limit then gets one alert of kind ``past_limit`` (``trend`` for a
+projected crossing). Limit routes alert on ports and regions; a terminal's series is
+scored and drawn, its port's alert speaks for it. Each route has its own
+:class:`~detectors.AlertPolicy` (:class:`PolicyParams`: threshold, k-of-n
+persistence, hysteresis, a 30-day quiet period after an alert resolved that only a
+clearly worse value breaks); the composite index is scored per group and explained
+by its components. Last, the alert budget (:mod:`streams.detection.budget`) publishes
+at most one firing per series per 30 days whatever the route: a firing inside that
+period is held, and published when the period ends if it is still firing.
 
 Methodology changes (:class:`MethodologyChange`, e.g. the 2021-11-16 change of
 how San Pedro Bay counts its queue): from the first interval ending after the
@@ -63,9 +73,9 @@ stage (registries, detector and policy state, epochs, buffer) is
 >>> pts = FeaturePoints(np.full(hours.size, b"vessels_waiting|P"), hours * 3600 + 3600,
 ...                     queue)
 >>> out = stage.process(pts) + stage.flush()
->>> first = next(a for a in out.alerts if a.detector == "queue_trend")
->>> first.state, first.severity, bool(first.crossing_ts > first.ts)
-('firing', 'warning', True)
+>>> first = next(a for a in out.alerts if a.series == "vessels_waiting|P")
+>>> first.state, first.detector, first.kind
+('firing', 'changes', 'ramp up')
 """
 
 from streams.detection.config import (

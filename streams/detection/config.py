@@ -7,8 +7,10 @@ does with them.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -28,8 +30,16 @@ class PolicyParams:
     persistence: tuple[int, int] = (3, 4)
     resolve_after: int = 6
     cooldown_s: float = 2 * DAY
+    """The quiet period: after an alert resolved, its series does not fire again on this
+    route for this long (event time) unless it got clearly worse (``worse``)."""
     critical: tuple[float, float] | None = None
     """(fire, resolve) of a second, ``critical`` severity; None for warnings only."""
+    worse: float | None = None
+    """Clearly worse: the value (in the units the route's policy sees, ``value / limit``
+    for limit routes) at least this far beyond the last episode's worst value fires
+    again inside the quiet period; None: nothing does."""
+    direction: float = 1.0
+    """+1: a higher value is worse, -1: a lower one (days of supply)."""
 
     def build(self, detector: str) -> AlertPolicy:
         sev = [Severity("warning", self.fire, self.resolve)]
@@ -41,6 +51,8 @@ class PolicyParams:
             persistence=self.persistence,
             resolve_after=self.resolve_after,
             cooldown=self.cooldown_s,
+            worse=self.worse,
+            direction=self.direction,
         )
 
 
@@ -109,6 +121,45 @@ TREND_ROUTES: dict[str, tuple[str, float]] = {
     "dwell_rail_trend": ("dwell_rail_p90", 3.0),
     "supply_trend": ("days_of_supply", 5.0),
 }
+#: the geography's limit fields and the family each one bounds
+LIMIT_FAMILIES: dict[str, str] = {
+    "anchorages": "vessels_waiting",
+    "truck_dwell_days": "dwell_truck_p90",
+    "rail_dwell_days": "dwell_rail_p90",
+    "days_of_supply": "days_of_supply",
+}
+#: families the ``changes`` route watches (port and region series: ``family|place``) and
+#: the kinds of change it alerts on for each: a queue, a wait or a dwell that builds up,
+#: a flow of ships that stops. The detector sees every kind (``berthwatch detect`` shows
+#: them all); single-hour spikes of an hourly percentile or count are its noise, not news
+CHANGE_FAMILIES: dict[str, frozenset[str]] = {
+    "vessels_waiting": frozenset({"level up", "ramp up"}),
+    "wait_p90": frozenset({"level up", "ramp up"}),
+    "dwell_truck_p90": frozenset({"level up", "ramp up"}),
+    "dwell_rail_p90": frozenset({"level up", "ramp up"}),
+    "arrivals": frozenset({"stoppage"}),
+    "departures": frozenset({"stoppage"}),
+}
+#: the ``changes`` route's detector on day scale: the processes it watches (ships waiting,
+#: boxes dwelling) move over days, and an hourly count or percentile is noise at the scale
+#: of hours. The half-lives of :class:`~detectors.Changes` times 24, the spread and the
+#: calibration over a season, two weeks of hourly points to warm up
+DAY_SCALE_CHANGES: dict[str, float] = {
+    "warmup": 14 * 24,
+    "level_halflife": DAY,
+    "short_halflife": 3 * DAY,
+    "base_halflife": 24 * DAY,
+    "ramp_halflife": 6 * DAY,
+    "var_halflife": 12 * DAY,
+    "spread_halflife": 35 * DAY,
+    "calib_halflife": 168 * DAY,
+}
+#: routes whose item series (``family|site|item``) are alerted per site
+#: (``family|site``), the worst items named in the alert
+GROUPED_ROUTES: tuple[str, ...] = ("supply_trend",)
+#: the quiet period of every alerting route: a series that resolved does not fire again on
+#: that route within 30 days unless it got clearly worse
+QUIET_S = 30 * DAY
 #: composite components per port or region: family -> (direction, weight)
 COMPOSITE_COMPONENTS: dict[str, tuple[float, float]] = {
     "vessels_waiting": (1.0, 1.0),
@@ -146,15 +197,37 @@ def _default_trends() -> dict[str, TrendParams]:
 
 
 def _default_policies() -> dict[str, PolicyParams]:
+    # limit routes see value / limit: clearly worse is half the limit beyond the last peak
+    hourly = PolicyParams(
+        persistence=(6, 8), resolve_after=24, cooldown_s=QUIET_S, worse=0.5
+    )
     return {
-        "queue_trend": PolicyParams(persistence=(6, 8), resolve_after=24, cooldown_s=3 * DAY),
-        "queue_level": PolicyParams(persistence=(4, 8), resolve_after=24, cooldown_s=3 * DAY),
-        "dwell_truck_trend": PolicyParams(persistence=(6, 8), resolve_after=24, cooldown_s=3 * DAY),
-        "dwell_rail_trend": PolicyParams(persistence=(6, 8), resolve_after=24, cooldown_s=3 * DAY),
-        "supply_trend": PolicyParams(persistence=(2, 3), resolve_after=3, cooldown_s=3 * DAY),
+        "queue_trend": hourly,
+        "dwell_truck_trend": hourly,
+        "dwell_rail_trend": hourly,
+        "supply_trend": PolicyParams(
+            persistence=(2, 3), resolve_after=3, cooldown_s=QUIET_S, worse=0.5, direction=-1.0
+        ),
+        "changes": PolicyParams(
+            resolve=0.6, persistence=(1, 1), resolve_after=6, cooldown_s=QUIET_S
+        ),
         "staleness": PolicyParams(persistence=(1, 1), resolve_after=1, cooldown_s=0.0),
-        "composite": PolicyParams(persistence=(6, 8), resolve_after=24, cooldown_s=3 * DAY),
+        "composite": replace(hourly, worse=None),
     }
+
+
+def _inherited(values: Mapping[str, float], key: str, default: float) -> float:
+    """``values`` of ``key``, else of its shorter prefixes (``a|b|c``, ``a|b``, ``a``).
+
+    >>> _inherited({"dwell|USLAX": 9.0}, "dwell|USLAX|APM", 3.0), _inherited({}, "x|y", 3.0)
+    (9.0, 3.0)
+    """
+    parts = key.split("|")
+    for n in range(len(parts), 0, -1):
+        v = values.get("|".join(parts[:n]))
+        if v is not None:
+            return float(v)
+    return default
 
 
 @dataclass(frozen=True)
@@ -169,16 +242,16 @@ class PipelineConfig:
     """
 
     limits: Mapping[str, float] = field(default_factory=dict)
+    limits_from: Mapping[str, float] = field(default_factory=dict)
+    """When a limit takes effect (event time, seconds; exact key or family): before it
+    the limit route withholds its score, so nothing is said about a limit not yet in
+    force; a series already past it then gets one ``past_limit`` alert."""
     trends: Mapping[str, TrendParams] = field(default_factory=_default_trends)
     policies: Mapping[str, PolicyParams] = field(default_factory=_default_policies)
-    level_halflife_s: float = 30 * DAY
-    level_warmup: int = 72
-    level_z_alarm: float = 2.5
-    level_abs_floor: float = 1.5
-    """Ships: a queue standard deviation below this is taken as this (counts are coarse)."""
-    level_rel_floor: float = 0.1
-    level_min_excess: float = 3.0
-    """Only a queue at least this many ships above its baseline can score (a rise)."""
+    alert_parts: bool = False
+    """Limit routes alert on ports and regions (``family|place``) only: the terminals'
+    series (``family|port|terminal``) are scored and drawn but not alerted on, the port's
+    alert speaks for them. True alerts on every series."""
     stale_k: float = 6.0
     stale_max_age_s: float = 3 * DAY
     stale_check_s: float = HOUR
@@ -188,18 +261,28 @@ class PipelineConfig:
     composite_warmup: int = 168
     composite_index_alarm: float = 4.0
     composite_z_cap: float = 6.0
+    change_params: Mapping[str, float] = field(default_factory=lambda: dict(DAY_SCALE_CHANGES))
+    """Parameters of the ``changes`` route's :class:`~detectors.Changes`."""
     groups: Mapping[str, str] | None = None
     changes: tuple[MethodologyChange, ...] = ()
     quiet_s: float = 3 * DAY
     """After a methodology change, scores of the affected series are withheld
     from the policy this long while the detectors re-learn."""
+    series_quiet_s: float = QUIET_S
+    """The alert budget (:mod:`streams.detection.budget`): a series publishes at most one
+    firing per this many seconds, whatever route it comes from."""
     record: bool = True
     """Keep per-point scores and bands (:class:`PointScores`) for reports."""
 
     def limit_of(self, route: str, key: str) -> float:
-        family, default = TREND_ROUTES[route]
-        v = self.limits.get(key, self.limits.get(family, default))
-        return float(v)
+        """The limit of ``key`` on a limit route: its own, else that of the place it is
+        part of (a terminal's port), else its family's, else the route's default."""
+        return _inherited(self.limits, key, TREND_ROUTES[route][1])
+
+    def limit_from(self, route: str, key: str) -> float:
+        """Event time the limit of ``key`` on ``route`` takes effect (-inf: always),
+        inherited like :meth:`limit_of`."""
+        return _inherited(self.limits_from, key, -math.inf)
 
     def with_changes(self, changes: Iterable[MethodologyChange]) -> PipelineConfig:
         return replace(self, changes=tuple(self.changes) + tuple(changes))
@@ -207,6 +290,7 @@ class PipelineConfig:
     def to_json(self) -> str:
         d = asdict(self)
         d["limits"] = dict(sorted(self.limits.items()))
+        d["limits_from"] = dict(sorted(self.limits_from.items()))
         d["groups"] = None if self.groups is None else dict(sorted(self.groups.items()))
         d.pop("record")
         return json.dumps(d, sort_keys=True, default=list)
@@ -216,16 +300,26 @@ class PipelineConfig:
         """Limits of every region and port of the geography: queue limit = anchorages,
         dwell limits, days of supply; ``kwargs`` override other fields."""
         limits: dict[str, float] = dict(kwargs.pop("limits", {}))
+        limits_from: dict[str, float] = dict(kwargs.pop("limits_from", {}))
         found: dict[str, float] = {}
+        found_from: dict[str, float] = {}
         for rid, region in geo.regions.items():
             items = [(rid, region.limits)] + [(c, p.limits) for c, p in region.ports.items()]
             for code, lim in items:
-                if lim.anchorages:
-                    found[f"vessels_waiting|{code}"] = float(lim.anchorages)
-                if lim.truck_dwell_days:
-                    found[f"dwell_truck_p90|{code}"] = float(lim.truck_dwell_days)
-                if lim.rail_dwell_days:
-                    found[f"dwell_rail_p90|{code}"] = float(lim.rail_dwell_days)
-            if region.limits.days_of_supply:
-                found.setdefault("days_of_supply", float(region.limits.days_of_supply))
-        return cls(limits={**found, **limits}, **kwargs)
+                for name, family in LIMIT_FAMILIES.items():
+                    value = getattr(lim, name)
+                    if not value:
+                        continue
+                    # days of supply: one limit for every site, set by the first region
+                    key = family if family == "days_of_supply" else f"{family}|{code}"
+                    if key in found and family == "days_of_supply":
+                        continue
+                    found[key] = float(value)
+                    if name in lim.effective_from:
+                        day = lim.effective_from[name]
+                        found_from[key] = dt.datetime(
+                            day.year, day.month, day.day, tzinfo=dt.UTC
+                        ).timestamp()
+        return cls(
+            limits={**found, **limits}, limits_from={**found_from, **limits_from}, **kwargs
+        )

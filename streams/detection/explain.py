@@ -14,9 +14,10 @@ def explain(tr: Transition, limit: float, value: float, expected: float) -> Aler
     value against baseline and limit, and for an early warning the projected crossing
     with its interval."""
     crossing = tr.ts + tr.eta_seconds if math.isfinite(tr.eta_seconds) else math.nan
+    seen = f"{tr.detector} score {tr.score:.2f}" + (f", {tr.kind}" if tr.kind else "")
     text = (
         f"{tr.series}: {tr.severity} {tr.state} since {iso(tr.since)} "
-        f"({tr.detector} score {tr.score:.2f}): value {value:.4g}"
+        f"({seen}): value {value:.4g}"
     )
     if math.isfinite(expected):
         text += f" vs baseline {expected:.4g}"
@@ -50,4 +51,5 @@ def explain(tr: Transition, limit: float, value: float, expected: float) -> Aler
         eta_upper=tr.eta_upper,
         crossing_ts=crossing,
         explanation=text,
+        kind=tr.kind,
     )

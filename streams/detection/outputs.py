@@ -34,7 +34,30 @@ class AlertTransition:
     crossing_ts: float
     explanation: str
     components: tuple[tuple[str, float, float], ...] = ()
-    """Composite alerts: (component series, contribution, share), largest first."""
+    """Composite alerts: (component series, contribution, share), largest first; grouped
+    supply alerts: (item series, days of supply, score), worst first."""
+    kind: str = ""
+    """The kind of change seen: spike, dip, level, ramp, variance, flatline, stoppage
+    (the ``changes`` route); trend or past_limit (limit routes); "" when none is named."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AlertTransition:
+        """The transition of an :meth:`as_dict` document (missing numbers as null or
+        absent ``kind`` read as NaN and "")."""
+
+        def num(v: Any) -> float:
+            return math.nan if v is None else float(v)
+
+        return cls(
+            key=d["key"], state=d["state"], series=d["series"], detector=d["detector"],
+            severity=d["severity"], ts=float(d["ts"]), since=float(d["since"]),
+            value=num(d["value"]), expected=num(d["expected"]), score=num(d["score"]),
+            limit=num(d["limit"]), eta_seconds=num(d["eta_seconds"]),
+            eta_lower=num(d["eta_lower"]), eta_upper=num(d["eta_upper"]),
+            crossing_ts=num(d["crossing_ts"]), explanation=d["explanation"],
+            components=tuple((str(c[0]), float(c[1]), float(c[2])) for c in d["components"]),
+            kind=str(d.get("kind", "")),
+        )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

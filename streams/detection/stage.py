@@ -14,7 +14,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors import (
-    EWMA,
     AlertPolicy,
     CompositeIndex,
     Detector,
@@ -23,8 +22,12 @@ from detectors import (
     Transition,
 )
 from detectors.base import Result
+from detectors.changes import Changes
+from streams.detection.budget import AlertBudget
 from streams.detection.config import (
+    CHANGE_FAMILIES,
     COMPOSITE_COMPONENTS,
+    GROUPED_ROUTES,
     TREND_ROUTES,
     PipelineConfig,
 )
@@ -32,7 +35,7 @@ from streams.detection.explain import explain
 from streams.detection.outputs import StageOutput
 from streams.features.windows import FeaturePoints
 from streams.series import family_of
-from streams.times import iso
+from streams.times import DAY, iso
 
 F64 = NDArray[np.float64]
 
@@ -68,10 +71,8 @@ class DetectionStage:
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = cfg = config or PipelineConfig()
         detectors: dict[str, Detector] = {r: cfg.trends[r].build() for r in TREND_ROUTES}
-        detectors["queue_level"] = EWMA(
-            halflife=cfg.level_halflife_s, warmup=cfg.level_warmup, z_alarm=cfg.level_z_alarm,
-            abs_floor=cfg.level_abs_floor, rel_floor=cfg.level_rel_floor,
-        )
+        params = dict(cfg.change_params)
+        detectors["changes"] = Changes(warmup=int(params.pop("warmup", 48)), **params)
         detectors["staleness"] = Staleness(
             k=cfg.stale_k, max_age=cfg.stale_max_age_s, alpha=0.1, min_interval=60.0, warmup=3
         )
@@ -92,6 +93,10 @@ class DetectionStage:
         self.last_end: float = -math.inf
         self.pending: list[tuple[NDArray[Any], NDArray[np.int64], F64]] = []
         self.changes = sorted(cfg.changes, key=lambda c: c.time_s)
+        #: alert key -> the kind its firing transition named (its resolution names the same)
+        self.alert_kinds: dict[str, str] = {}
+        self.budget = AlertBudget(cfg.series_quiet_s)
+        self._limits: dict[tuple[str, str], tuple[float, float]] = {}
 
     # ---- public API
 
@@ -168,6 +173,11 @@ class DetectionStage:
         )
 
     def _step(self, t: float, keys: list[str], val: F64, out: StageOutput) -> None:
+        n0 = len(out.alerts)
+        self._route(t, keys, val, out)
+        out.alerts[n0:] = self.budget.admit(t, out.alerts[n0:])
+
+    def _route(self, t: float, keys: list[str], val: F64, out: StageOutput) -> None:
         self._apply_changes(t, keys)
         self.last_end = t
         fam = [family_of(k) for k in keys]
@@ -176,16 +186,32 @@ class DetectionStage:
             idx = [i for i, f in enumerate(fam) if f == family]
             if idx:
                 self._trend(route, t, [keys[i] for i in idx], val[idx], quiet[idx], out)
-        qidx = [i for i, f in enumerate(fam) if f == "vessels_waiting"]
-        if qidx:
-            self._level(t, [keys[qidx_i] for qidx_i in qidx], val[qidx], quiet[qidx], out)
+        cidx = [
+            i for i, (k, f) in enumerate(zip(keys, fam, strict=True))
+            if f in CHANGE_FAMILIES and k.count("|") == 1
+        ]
+        if cidx:
+            ckeys = [keys[i] for i in cidx]
+            self._changes(t, ckeys, [fam[i] for i in cidx], val[cidx], quiet[cidx], out)
         self._composite(t, keys, fam, val, quiet, out)
         self._staleness(t, keys, val, out)
 
+    def _drows(self, r: _Route, keys: Sequence[str]) -> NDArray[np.int64]:
+        """Detector rows of ``keys`` (a new row for each epoch after a methodology change)."""
+        return r.rows.rows([_detector_key(k, self.epochs.get(k, 0)) for k in keys])
+
+    def _relearning(
+        self, r: _Route, keys: Sequence[str], drows: NDArray[np.int64]
+    ) -> NDArray[np.bool_]:
+        """Series re-baselined by a methodology change whose new detector row is still in
+        its warm-up: an alert from before the change neither resolves nor re-fires."""
+        epoch = np.array([self.epochs.get(k, 0) > 0 for k in keys], dtype=bool)
+        if not epoch.any():
+            return epoch
+        return epoch & (r.detector.state["count"][drows] <= r.detector.warmup)
+
     def _rows(self, r: _Route, keys: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        drows = r.rows.rows([_detector_key(k, self.epochs.get(k, 0)) for k in keys])
-        prows = r.prow.rows(list(keys))
-        return drows, prows
+        return self._drows(r, keys), r.prow.rows(list(keys))
 
     def _policy(
         self,
@@ -202,6 +228,24 @@ class DetectionStage:
         ts = np.full(len(prows), t)
         pr = r.policy.evaluate(prows, ts, sc, keys=r.prow, value=value, result=res)
         return pr.alert, pr.transitions
+
+    def _stable_kind(self, tr: Transition, kind: str | None = None) -> Transition:
+        """``tr`` naming ``kind`` (default its own) when it fires, and the kind its firing
+        named when it resolves: an alert's labels stay the same for its whole life."""
+        k = tr.kind if kind is None else kind
+        if tr.state == "firing":
+            self.alert_kinds[tr.key] = k
+        else:
+            k = self.alert_kinds.pop(tr.key, k)
+        return replace(tr, kind=k)
+
+    def _limit(self, route: str, key: str) -> tuple[float, float]:
+        """(limit, event time it takes effect) of ``key`` on a limit route, cached."""
+        got = self._limits.get((route, key))
+        if got is None:
+            got = (self.config.limit_of(route, key), self.config.limit_from(route, key))
+            self._limits[(route, key)] = got
+        return got
 
     def _record(
         self,
@@ -226,16 +270,26 @@ class DetectionStage:
     ) -> None:
         r = self.routes[route]
         params = self.config.trends[route]
-        lim = np.array([self.config.limit_of(route, k) for k in keys])
+        lim_from = np.array([self._limit(route, k) for k in keys]).reshape(-1, 2)
+        lim = lim_from[:, 0]
         x = np.where(np.isfinite(val), val / lim, np.nan)
-        drows, prows = self._rows(r, keys)
+        drows = self._drows(r, keys)
         res = r.detector.update(drows, np.full(len(keys), t), x)
+        quiet = quiet | self._relearning(r, keys, drows)
         above = params.direction == "above"
         # below min_level of the limit (above-limit routes) nothing is an early warning yet
         low = (x < params.min_level) if above else np.zeros(len(x), dtype=bool)
-        score = np.where(low, 0.0, res.score)
+        # before a limit takes effect nothing is said about it
+        score = np.where(t < lim_from[:, 1], np.nan, np.where(low, 0.0, res.score))
+        past = (x >= 1.0) if above else (x <= 1.0)
         ex = res.extras
-        level, trans = self._policy(r, t, keys, prows, score, x, res, quiet)
+        if route in GROUPED_ROUTES:
+            level, trans = self._grouped(r, t, keys, score, x, past, quiet)
+        else:
+            prows = r.prow.rows(keys)
+            if not self.config.alert_parts:
+                quiet = quiet | np.array([k.count("|") > 1 for k in keys], dtype=bool)
+            level, trans = self._policy(r, t, keys, prows, score, x, res, quiet)
         eta, lo, hi = ex["eta_seconds"], ex["eta_lower"], ex["eta_upper"]
         band = np.sqrt(np.maximum(r.detector.state["var"][drows], 0.0)) * params.z
         cols = {
@@ -249,20 +303,106 @@ class DetectionStage:
             "crossing_hi": t + hi,
         }
         self._record(out, route, t, keys, cols, level)
+        if route in GROUPED_ROUTES:
+            self._explain_grouped(trans, t, keys, score, val, lim, eta, out)
+            return
         for tr in trans:
             i = keys.index(tr.series)
+            tr = self._stable_kind(tr, "past_limit" if past[i] else "trend")
             out.alerts.append(explain(tr, lim[i], val[i], ex["expected"][i] * lim[i]))
 
-    def _level(
-        self, t: float, keys: list[str], val: F64, quiet: NDArray[np.bool_], out: StageOutput
+    def _grouped(
+        self,
+        r: _Route,
+        t: float,
+        keys: list[str],
+        score: F64,
+        x: F64,
+        past: NDArray[np.bool_],
+        quiet: NDArray[np.bool_],
+    ) -> tuple[NDArray[np.int8], list[Transition]]:
+        """One alert per site for item series ``family|site|item``: the site's score is
+        its items' highest, its value the worst item's (``value / limit``); every item
+        point carries its site's alert level."""
+        sites = np.array(["|".join(k.split("|")[:2]) for k in keys])
+        names, inv = np.unique(sites, return_inverse=True)
+        gscore = np.full(len(names), np.nan)
+        np.fmax.at(gscore, inv, score)
+        sign = r.policy.direction
+        gx = np.full(len(names), np.nan)
+        np.fmax.at(gx, inv, sign * x)
+        gquiet = np.zeros(len(names), dtype=bool)
+        np.logical_or.at(gquiet, inv, quiet)
+        gpast = np.zeros(len(names), dtype=bool)
+        np.logical_or.at(gpast, inv, past & np.isfinite(score))
+        prows = r.prow.rows(names.tolist())
+        pr = r.policy.evaluate(
+            prows, np.full(len(names), t), np.where(gquiet, np.nan, gscore),
+            keys=r.prow, value=sign * gx,
+        )
+        trans = [
+            self._stable_kind(
+                tr, "past_limit" if gpast[names.tolist().index(tr.series)] else "trend"
+            )
+            for tr in pr.transitions
+        ]
+        return pr.alert[inv], trans
+
+    def _explain_grouped(
+        self,
+        trans: list[Transition],
+        t: float,
+        keys: list[str],
+        score: F64,
+        val: F64,
+        lim: F64,
+        eta: F64,
+        out: StageOutput,
+        worst: int = 3,
     ) -> None:
-        r = self.routes["queue_level"]
+        """A site alert says how many items are at risk and names the worst ones."""
+        for tr in trans:
+            members = [i for i, k in enumerate(keys) if k.startswith(tr.series + "|")]
+            risk = [i for i in members if np.isfinite(score[i]) and score[i] >= 0.8]
+            order = sorted(risk or members, key=lambda i: (val[i] / lim[i], -score[i]))
+            top = order[:worst]
+            i0 = top[0]
+            a = explain(tr, lim[i0], val[i0], math.nan)
+            items = []
+            for i in top:
+                item = keys[i].rsplit("|", 1)[1]
+                when = (
+                    f", limit in {eta[i] / DAY:.0f} d" if math.isfinite(eta[i]) and eta[i] > 0
+                    else ""
+                )
+                items.append(f"{item} {val[i]:.3g} d{when}")
+            text = a.explanation
+            if tr.state == "firing":
+                text += f"; {len(risk)} of {len(members)} items at risk; worst: " + ", ".join(items)
+            comps = tuple((keys[i], float(val[i]), float(score[i])) for i in top)
+            out.alerts.append(replace(a, explanation=text, components=comps))
+
+    def _changes(
+        self,
+        t: float,
+        keys: list[str],
+        fam: list[str],
+        val: F64,
+        quiet: NDArray[np.bool_],
+        out: StageOutput,
+    ) -> None:
+        """The kinds of change of :data:`CHANGE_FAMILIES` of a port's or region's flows,
+        queue, waits and dwell, the kind named in the alert."""
+        r = self.routes["changes"]
         drows, prows = self._rows(r, keys)
         res = r.detector.update(drows, np.full(len(keys), t), val)
+        quiet = quiet | self._relearning(r, keys, drows)
         ex = res.extras
-        # a queue only matters when it grows, and by a few ships at least
-        rise = (val - ex["expected"]) >= self.config.level_min_excess
-        score = np.where(rise, res.score, 0.0)
+        names = r.detector.kinds
+        wanted = np.array(
+            [names[k] in CHANGE_FAMILIES[f] for k, f in zip(ex["kind"].tolist(), fam, strict=True)]
+        )
+        score = np.where(wanted, res.score, 0.0)
         level, trans = self._policy(r, t, keys, prows, score, val, res, quiet)
         cols = {
             "value": val,
@@ -271,11 +411,11 @@ class DetectionStage:
             "lower": ex["lower"],
             "upper": ex["upper"],
         }
-        self._record(out, "queue_level", t, keys, cols, level)
+        self._record(out, "changes", t, keys, cols, level)
         for tr in trans:
             i = keys.index(tr.series)
-            lim = self.config.limit_of("queue_trend", tr.series)
-            out.alerts.append(explain(tr, lim, val[i], float(ex["expected"][i])))
+            tr = self._stable_kind(tr)
+            out.alerts.append(explain(tr, math.nan, val[i], float(ex["expected"][i])))
 
     def _group_of(self, key: str, family: str) -> str | None:
         if self.config.groups is not None:
@@ -395,6 +535,8 @@ class DetectionStage:
             "epochs": self.epochs,
             "quiet_until": self.quiet_until,
             "changes_done": self.changes_done,
+            "alert_kinds": self.alert_kinds,
+            "budget": self.budget.to_dict(),
             "last_check": None if math.isinf(self.last_check) else self.last_check,
             "last_end": None if math.isinf(self.last_end) else self.last_end,
             "groups": self.group_reg.keys,
@@ -433,6 +575,8 @@ class DetectionStage:
             self.epochs = {k: int(v) for k, v in meta["epochs"].items()}
             self.quiet_until = {k: float(v) for k, v in meta["quiet_until"].items()}
             self.changes_done = int(meta["changes_done"])
+            self.alert_kinds = {k: str(v) for k, v in meta["alert_kinds"].items()}
+            self.budget.restore(meta["budget"])
             lc, le = meta["last_check"], meta["last_end"]
             self.last_check = -math.inf if lc is None else float(lc)
             self.last_end = -math.inf if le is None else float(le)

@@ -65,6 +65,9 @@ class Limits:
     rail_dwell_days: float | None = None
     rail_dwell_days_later: float | None = None
     days_of_supply: float | None = None
+    effective_from: Mapping[str, dt.date] = field(default_factory=dict)
+    """The day a limit takes effect (limit name -> date); a limit not named is in force
+    from the start. Before it, nothing is said about that limit."""
 
     def over(self, base: Limits) -> Limits:
         """These limits, with unset fields taken from ``base``."""
@@ -73,8 +76,9 @@ class Limits:
             if getattr(self, f.name) is not None
             else getattr(base, f.name)
             for f in fields(self)
+            if f.name != "effective_from"
         }
-        return Limits(**values)
+        return Limits(**values, effective_from={**base.effective_from, **self.effective_from})
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,13 @@ def _limits(value: Any, where: str) -> Limits:
     known = {f.name for f in fields(Limits)}
     out: dict[str, Any] = {}
     for key, v in m.items():
+        if key == "effective_from":
+            dates = _mapping(v, f"{where}.{key}")
+            for name in dates:
+                if name not in known - {key}:
+                    raise _fail(f"{where}.{key}.{name}", "not a limit of this block")
+            out[key] = {n: _date(d, f"{where}.{key}.{n}") for n, d in dates.items()}
+            continue
         if key not in known:
             raise _fail(f"{where}.{key}", f"unknown limit (known: {', '.join(sorted(known))})")
         if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
@@ -398,11 +409,14 @@ def _ring_list(ring: Ring) -> list[list[float]]:
 
 
 def _limits_dict(limits: Limits) -> dict[str, Any]:
-    return {
+    out = {
         f.name: getattr(limits, f.name)
         for f in fields(limits)
-        if getattr(limits, f.name) is not None
+        if getattr(limits, f.name) is not None and f.name != "effective_from"
     }
+    if limits.effective_from:
+        out["effective_from"] = {k: d.isoformat() for k, d in limits.effective_from.items()}
+    return out
 
 
 def geography_to_dict(geo: Geography) -> dict[str, Any]:

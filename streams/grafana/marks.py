@@ -50,7 +50,7 @@ def since_marks(matrix: list[dict[str, Any]]) -> list[tuple[float, str]]:
 
 
 #: detectors whose firing transitions mark the port overview's panels
-PORT_DETECTORS = ("queue_trend", "queue_level", "composite")
+PORT_DETECTORS = ("queue_trend", "changes", "composite")
 
 
 def firing_marks(transitions: Iterable[AlertTransition], port: str) -> list[tuple[float, str]]:

@@ -17,7 +17,6 @@ The canonical feed records themselves are :mod:`streams.feeds.codec`'s.
 from __future__ import annotations
 
 import json
-import math
 import struct
 import zlib
 from collections.abc import Iterable, Mapping
@@ -142,23 +141,10 @@ def encode_alert(a: AlertTransition) -> bytes:
     return json.dumps(body, sort_keys=True).encode()
 
 
-def _num(v: Any) -> float:
-    return math.nan if v is None else float(v)
-
-
 def decode_alert(data: bytes) -> AlertTransition:
     """Read an alerts-topic value back into the transition (its name and labels are
     :func:`streams.alerting.alert_name` and :func:`streams.alerting.labels_of` of it)."""
-    d = json.loads(data)
-    return AlertTransition(
-        key=d["key"], state=d["state"], series=d["series"], detector=d["detector"],
-        severity=d["severity"], ts=float(d["ts"]), since=float(d["since"]),
-        value=_num(d["value"]), expected=_num(d["expected"]), score=_num(d["score"]),
-        limit=_num(d["limit"]), eta_seconds=_num(d["eta_seconds"]),
-        eta_lower=_num(d["eta_lower"]), eta_upper=_num(d["eta_upper"]),
-        crossing_ts=_num(d["crossing_ts"]), explanation=d["explanation"],
-        components=tuple((str(c[0]), float(c[1]), float(c[2])) for c in d["components"]),
-    )  # fmt: skip
+    return AlertTransition.from_dict(json.loads(data))
 
 
 # --------------------------------------------------------------------------- partials

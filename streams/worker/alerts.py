@@ -29,7 +29,7 @@ from streams.times import DAY, iso
 
 #: detector route -> section of docs/RUNBOOK.md
 RUNBOOK: dict[str, str] = {
-    "queue_trend": "queue", "queue_level": "queue", "dwell_truck_trend": "dwell",
+    "queue_trend": "queue", "changes": "build-up", "dwell_truck_trend": "dwell",
     "dwell_rail_trend": "dwell", "supply_trend": "supply", "composite": "disruption",
     "staleness": "series-stale",
 }  # fmt: skip

@@ -186,6 +186,16 @@ def test_queue_ramp_warns_with_projected_crossing_before_the_limit() -> None:
     crossed = T0 + (int(np.flatnonzero(queue >= 55)[0]) + 1) * H
     stage = DetectionStage(PipelineConfig(limits={"vessels_waiting|R": 55.0}))
     out = stage.process(_points({"vessels_waiting|R": queue})) + stage.flush()
+    # by default the queue's first alert is the build-up, weeks ahead, its kind named;
+    # the limit route's warning waits for the series' 30 days of quiet
+    fired = [a for a in out.alerts if a.series == "vessels_waiting|R" and a.state == "firing"]
+    assert fired[0].detector == "changes" and fired[0].kind in ("level up", "ramp up")
+    assert fired[0].ts < crossed - 14 * DAY
+    assert all(b.ts - a.ts >= 30 * DAY for a, b in itertools.pairwise(fired))
+    # the limit route projects the crossing (shown alone without the alert budget)
+    cfg = PipelineConfig(limits={"vessels_waiting|R": 55.0}, series_quiet_s=0.0)
+    stage = DetectionStage(cfg)
+    out = stage.process(_points({"vessels_waiting|R": queue})) + stage.flush()
     warn = [a for a in out.alerts if a.detector == "queue_trend" and a.state == "firing"]
     assert warn
     first = warn[0]

@@ -30,14 +30,19 @@ def reference(
     resolve_after: int,
     cooldown: float,
     warmup: int,
+    values: list[float] | None = None,
+    worse: float | None = None,
 ) -> tuple[list[int], list[tuple[int, str, str]]]:
-    """Per-event state machine written plainly, one dict per (series, severity)."""
+    """Per-event state machine written plainly, one dict per (series, severity); with
+    ``worse``, a value at least that far above the last episode's highest fires in the
+    quiet period."""
     state: dict[tuple[int, int], dict[str, Any]] = {}
     count: dict[int, int] = {}
     out: list[tuple[int, str, str]] = []
     alerts: list[int] = []
     for j, (row, ts, score) in enumerate(events):
-        if math.isnan(score):
+        value = values[j] if values is not None else math.nan
+        if math.isnan(score) or (values is not None and math.isnan(value)):
             alerts.append(0)
             continue
         warm = count.get(row, 0) >= warmup
@@ -45,14 +50,19 @@ def reference(
         level = 0
         for sv, sev in enumerate(SEVS):
             s = state.setdefault(
-                (row, sv), {"on": False, "hist": [], "below": 0, "quiet": -math.inf}
+                (row, sv),
+                {"on": False, "hist": [], "below": 0, "quiet": -math.inf, "peak": math.nan},
             )
             s["hist"] = ([*s["hist"], warm and score >= sev.fire])[-n:]
             if not s["on"]:
-                if sum(s["hist"]) >= k and ts >= s["quiet"]:
+                clearly_worse = worse is not None and value >= s["peak"] + worse
+                if sum(s["hist"]) >= k and (ts >= s["quiet"] or clearly_worse):
                     s["on"] = True
+                    s["peak"] = value
                     out.append((j, sev.name, "firing"))
             else:
+                if not math.isnan(value):
+                    s["peak"] = value if math.isnan(s["peak"]) else max(s["peak"], value)
                 s["below"] = s["below"] + 1 if score < sev.resolve else 0
                 if s["below"] >= resolve_after:
                     s.update(on=False, below=0, hist=[], quiet=ts + cooldown)
@@ -152,18 +162,28 @@ EVENTS = st.lists(
     k=st.integers(1, 3),
     resolve_after=st.integers(1, 3),
     warmup=st.integers(0, 3),
+    worse=st.sampled_from([None, 1.0, 3.0]),
+    seed=st.integers(0, 2**16),
 )
 def test_any_batching_equals_reference(
-    events: list[tuple[int, float, float]], cuts: list[int], k: int, resolve_after: int, warmup: int
+    events: list[tuple[int, float, float]],
+    cuts: list[int],
+    k: int,
+    resolve_after: int,
+    warmup: int,
+    worse: float | None,
+    seed: int,
 ) -> None:
     rows = np.array([e[0] for e in events])
     ts = T0 + np.cumsum([e[1] for e in events])
     score = np.array([e[2] for e in events])
+    value = np.random.default_rng(seed).integers(0, 6, len(rows)).astype(float)
     kw = {
         "persistence": (k, 3),
         "resolve_after": resolve_after,
         "cooldown": 1800.0,
         "warmup": warmup,
+        "worse": worse,
     }
     pol = AlertPolicy("ewma", SEVS, **kw)  # type: ignore[arg-type]
     bounds = [0, *sorted({c for c in cuts if c < len(rows)}), len(rows)]
@@ -175,15 +195,36 @@ def test_any_batching_equals_reference(
         blob = pol.snapshot()  # a restart between batches changes nothing either
         pol = AlertPolicy("ewma", SEVS, **kw)  # type: ignore[arg-type]
         pol.restore(blob)
-        out = pol.evaluate(rows[a:b], ts[a:b], score[a:b])
+        out = pol.evaluate(rows[a:b], ts[a:b], score[a:b], value=value[a:b])
         alerts.extend(out.alert.tolist())
         trans.extend(out.transitions)
     events_ = list(zip(rows.tolist(), ts.tolist(), score.tolist(), strict=True))
-    ref_alerts, ref_trans = reference(events_, k, 3, resolve_after, 1800.0, warmup)
+    ref_alerts, ref_trans = reference(
+        events_, k, 3, resolve_after, 1800.0, warmup, value.tolist(), worse
+    )
     assert alerts == ref_alerts
     got = [(t.row, t.ts, t.severity, t.state) for t in trans]
     want = [(int(rows[j]), float(ts[j]), sev, state) for j, sev, state in ref_trans]
     assert got == want
+
+
+def test_quiet_period_blocks_refiring_unless_clearly_worse() -> None:
+    def fires(values: list[float], direction: float = 1.0) -> list[float]:
+        pol = AlertPolicy(
+            "trend", SEVS[:1], persistence=(1, 1), resolve_after=1, cooldown=30 * 86400.0,
+            worse=0.5, direction=direction,
+        )
+        score = [0.9, 0.9, 0.1, 0.9, 0.1, 0.9]
+        ts = T0 + np.arange(6) * 86400.0
+        res = pol.evaluate(np.zeros(6, dtype=np.int64), ts, np.array(score), value=values)
+        return [(t.ts - T0) / 86400.0 for t in res.transitions if t.state == "firing"]
+
+    # episode 1 peaks at 1.2; 1.5 a day after it resolved is not clearly worse, 1.8 is
+    assert fires([1.0, 1.2, 0.5, 1.5, 0.5, 1.6]) == [0.0]
+    assert fires([1.0, 1.2, 0.5, 1.8, 0.5, 1.9]) == [0.0, 3.0]
+    # lower is worse for a floor: days of supply falling
+    assert fires([0.8, 0.6, 1.0, 0.3, 1.0, 0.2], direction=-1.0) == [0.0]
+    assert fires([0.8, 0.6, 1.0, 0.05, 1.0, 0.0], direction=-1.0) == [0.0, 3.0]
 
 
 def test_snapshot_rejects_other_parameters() -> None:
