@@ -234,7 +234,12 @@ class Metrics:
     by_family: dict[str, dict[str, float]]
     median_lead_from_onset_days: float | None
     median_lead_to_limit_days: float | None
+    """Over the windows with a warning in force at their limit crossing."""
     unobserved: int = 0
+    limit_crossings: int = 0
+    """Observed windows whose label has a limit crossing."""
+    warned_at_limit: int = 0
+    """Of those, the windows with a warning in force at the crossing (a lead to limit)."""
 
 
 def scored_series(keys: Iterable[str], windows: Iterable[Window]) -> list[str]:
@@ -342,6 +347,8 @@ def score_windows(
         median_lead_from_onset_days=float(np.median(leads)) if leads else None,
         median_lead_to_limit_days=float(np.median(limit_leads)) if limit_leads else None,
         unobserved=len(all_results) - len(results),
+        limit_crossings=sum(r.limit_crossed is not None for r in results),
+        warned_at_limit=len(limit_leads),
     )
     return all_results, false, metrics
 

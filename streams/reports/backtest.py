@@ -269,6 +269,7 @@ def write_html(result: BacktestResult, path: Path, plots: int = 24) -> None:
             "<h2>Summary</h2><table><tr><th>windows</th><th>detected</th>"
             "<th>recall</th><th>scored series</th><th>false alarms</th>"
             "<th>false alarms / series / 90 d</th><th>median lead from onset (d)</th>"
+            "<th>warning in force at the limit crossing</th>"
             "<th>median lead to limit (d)</th></tr>"
         )
         parts.append(
@@ -276,6 +277,7 @@ def write_html(result: BacktestResult, path: Path, plots: int = 24) -> None:
             f"<td>{m.scored_series}</td><td>{m.false_alarms}</td>"
             f"<td>{m.false_alarms_per_series_per_90d:.3f}</td>"
             f"<td>{_fmt(m.median_lead_from_onset_days)}</td>"
+            f"<td>{m.warned_at_limit} of {m.limit_crossings}</td>"
             f"<td>{_fmt(m.median_lead_to_limit_days)}</td></tr></table>"
         )
         parts.append(
@@ -476,6 +478,11 @@ def print_result(result: BacktestResult, console: Console) -> None:
             console.print(
                 f"{m.unobserved} labelled window(s) on series the features do not produce "
                 "(not counted in the recall)"
+            )
+        if m.limit_crossings:
+            console.print(
+                f"a warning in force at {m.warned_at_limit} of {m.limit_crossings} labelled "
+                f"limit crossings (median lead {_fmt(m.median_lead_to_limit_days)} days)"
             )
     for x in result.level_leads:
         console.print(level_lead_line(x))

@@ -122,6 +122,9 @@ def test_detection_lead_times_and_false_alarms() -> None:
     assert m.by_family["vessels_waiting"]["false_alarms_per_series_per_90d"] == pytest.approx(1.5)
     assert m.by_family["dwell_truck_p90"]["recall"] == 0.0
     assert m.median_lead_from_onset_days == pytest.approx(-0.5)  # median of 1 and -2
+    # two labelled crossings (W1 day 15, W3 day 43): a warning in force only at W1's
+    assert (m.limit_crossings, m.warned_at_limit) == (2, 1)
+    assert m.median_lead_to_limit_days == pytest.approx(4.0)
 
 
 def test_windows_on_series_missing_from_the_features_are_not_scored() -> None:
