@@ -276,7 +276,7 @@ def test_load_labels(tmp_path: object) -> None:
 
 def test_alert_load_per_series_and_worst_flappers() -> None:
     transitions = [
-        # A: three firings on two routes, 4 days apart at the closest (from a resolved one)
+        # A: three firings on two routes, 4 days apart at the closest (resolutions do not count)
         alert(A, "queue_trend", "firing", 10),
         alert(A, "queue_trend", "resolved", 12, 10),
         alert(A, "queue_level", "firing", 14),
