@@ -67,8 +67,9 @@ from streams.reports.backtest import print_result, write_reports
     "--lead-level",
     multiple=True,
     metavar="SERIES=LEVEL",
-    help="Also report the first warning's lead before SERIES' daily mean reaches "
-    "LEVEL (default for San Pedro Bay: vessels_waiting|san-pedro-bay=40).",
+    help="Also report the lead of the warning in force (renewed without a gap of more "
+    "than 3 days) when SERIES first reaches LEVEL (default for San Pedro Bay: "
+    "vessels_waiting|san-pedro-bay=40).",
 )
 @click.option(
     "--monthly-data",

@@ -38,9 +38,11 @@ from streams.offline import InputError
 from streams.offline.monthly import monthly_report
 from streams.offline.scoring import (
     TOLERANCE_S,
+    AlertLoad,
     LevelLead,
     Metrics,
     WindowResult,
+    alert_load,
     episodes_by_series,
     level_lead,
     score_windows,
@@ -204,6 +206,11 @@ class BacktestResult:
     feed_method: dict[str, str] = field(default_factory=dict)
     monthly: list[dict[str, Any]] = field(default_factory=list)
 
+    def alert_load(self) -> AlertLoad:
+        """Firings per series per 90 days over the run and the worst flappers
+        (:func:`streams.offline.scoring.alert_load`)."""
+        return alert_load(self.output.alerts, self.start_s, self.end_s)
+
     def summary(self) -> dict[str, Any]:
         """The figures of the run as a JSON-ready document (every alert aside)."""
         fires = [a for a in self.output.alerts if a.state == "firing"]
@@ -219,6 +226,7 @@ class BacktestResult:
             "feature_points": len(self.points.key),
             "series": len(set(self.points.key.tolist())),
             "alerts_fired_by_route": by_route,
+            "alert_load": self.alert_load().as_dict(),
             "metrics": None if self.metrics is None else asdict(self.metrics),
             "windows": [w.as_dict() for w in self.windows],
             "false_alarms_by_series": {k: v for k, v in self.false_alarms.items() if v},

@@ -1,5 +1,6 @@
 """Scoring a backtest against labelled windows: alert episodes, detection, lead times,
-false alarms (``docs/QUALITY.md``, section "Simulated scenarios").
+false alarms, and the alert load per series (``docs/QUALITY.md``, section "Simulated
+scenarios").
 
 * An **alert episode** on a series is a maximal period during which at least
   one of the series' *scored routes* has a warning firing (trend and level
@@ -9,12 +10,24 @@ false alarms (``docs/QUALITY.md``, section "Simulated scenarios").
   episode of ``S`` overlaps ``[onset - tolerance, end]`` (tolerance 3 days:
   a warning just before the labelled onset is early, not false). Its **first
   warning** is the start of the first such episode; **lead from onset** is
-  ``first warning - onset`` (negative: before the onset) and **lead to limit**
-  is ``limit crossed - first warning`` (positive: warned before the crossing).
+  ``first warning - onset`` (negative: before the onset).
+* A **warning in force** at a time ``t`` (:func:`warning_in_force`): the
+  series' episodes are chained where one starts at most ``renew_gap_s`` (3
+  days) after the previous one ends (a warning renewed without a longer gap
+  is the same warning); the chain with ``start <= t <= end`` is in force at
+  ``t`` (an open episode ends at the end of the run). **Lead to limit** is
+  ``limit crossed - start of the chain in force at the crossing`` (none when
+  no warning is in force then: a warning that ended days before the crossing,
+  or came after it, gave no lead); the lead before a level
+  (:func:`level_lead`) is measured the same way.
 * A **false alarm** is an episode of a scored series that overlaps no
   ``[onset - tolerance, end + tolerance]`` of that series' windows.
   False alarms per series per 90 days = false alarms / (scored series x
   scenario days / 90).
+* The **alert load** (:func:`alert_load`, labels aside): every firing
+  transition of every route, per series per 90 days (mean over the series
+  that fired, and the largest), the series that fired twice within 30 days,
+  and the worst flappers (most firings, their routes, the shortest gap).
 * Windows are inherited where the label file has none for a series: a
   terminal series ``family|P|T`` takes the windows of ``family|P``, a region
   series those of its ports, a port series those of its region.
@@ -47,19 +60,28 @@ SCORED_ROUTES: dict[str, tuple[str, ...]] = {
 }
 TOLERANCE_S = 3 * DAY
 MERGE_GAP_S = 1 * DAY
+#: a warning renewed at most this long after the previous one ended is still in force
+RENEW_GAP_S = 3 * DAY
 
 __all__ = [
     "MERGE_GAP_S",
+    "REFIRE_S",
+    "RENEW_GAP_S",
     "SCORED_ROUTES",
     "TOLERANCE_S",
+    "AlertLoad",
+    "Flapper",
     "LevelLead",
     "Metrics",
     "WindowResult",
+    "alert_load",
     "episodes_by_series",
     "level_lead",
     "related_series",
     "score_windows",
     "scored_series",
+    "warning_chains",
+    "warning_in_force",
     "windows_of",
 ]
 
@@ -96,6 +118,42 @@ def episodes_by_series(
     return out
 
 
+def warning_chains(
+    episodes: Iterable[tuple[float, float]], renew_gap_s: float = RENEW_GAP_S
+) -> list[tuple[float, float]]:
+    """Episodes ``(start, end)`` chained where one starts at most ``renew_gap_s`` after the
+    previous one ended (a renewed warning): ``(start of the first, end of the last)``.
+
+    >>> [(a / DAY, b / DAY) for a, b in warning_chains([(0, DAY), (3 * DAY, 4 * DAY),
+    ...                                                 (8 * DAY, 9 * DAY)])]
+    [(0.0, 4.0), (8.0, 9.0)]
+    """
+    chains: list[list[float]] = []
+    for a0, a1 in sorted(episodes):
+        if chains and a0 - chains[-1][1] <= renew_gap_s:
+            chains[-1][1] = max(chains[-1][1], a1)
+        else:
+            chains.append([a0, a1])
+    return [(c[0], c[1]) for c in chains]
+
+
+def warning_in_force(
+    episodes: Iterable[tuple[float, float]], at: float, renew_gap_s: float = RENEW_GAP_S
+) -> float | None:
+    """The start of the warning in force at ``at``: of the chain of :func:`warning_chains`
+    with ``start <= at <= end`` (an open episode may end at ``math.inf``); None when no
+    warning is in force then.
+
+    >>> eps = [(0.0, DAY), (3 * DAY, 4 * DAY)]  # renewed after a 2-day gap
+    >>> warning_in_force(eps, 3.5 * DAY), warning_in_force(eps, 10 * DAY)
+    (0.0, None)
+    """
+    for start, end in warning_chains(episodes, renew_gap_s):
+        if start <= at <= end:
+            return start
+    return None
+
+
 @dataclass
 class WindowResult:
     """One labelled window, scored: detected or not, its first warning and lead times."""
@@ -109,13 +167,16 @@ class WindowResult:
     first_warning: float | None
     lead_from_onset_days: float | None
     lead_to_limit_days: float | None
+    """``limit_crossed - warning_at_limit``: None without a warning in force then."""
     observed: bool = True
     """False when the features never contained the series (not counted in recall)."""
+    warning_at_limit: float | None = None
+    """Start of the warning in force when the limit was crossed (:func:`warning_in_force`)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Fields, times as ISO 8601 text (JSON)."""
         d = asdict(self)
-        for k in ("onset", "end", "limit_crossed", "first_warning"):
+        for k in ("onset", "end", "limit_crossed", "first_warning", "warning_at_limit"):
             d[k] = iso_or_none(d[k])
         return d
 
@@ -173,7 +234,12 @@ class Metrics:
     by_family: dict[str, dict[str, float]]
     median_lead_from_onset_days: float | None
     median_lead_to_limit_days: float | None
+    """Over the windows with a warning in force at their limit crossing."""
     unobserved: int = 0
+    limit_crossings: int = 0
+    """Observed windows whose label has a limit crossing."""
+    warned_at_limit: int = 0
+    """Of those, the windows with a warning in force at the crossing (a lead to limit)."""
 
 
 def scored_series(keys: Iterable[str], windows: Iterable[Window]) -> list[str]:
@@ -197,11 +263,14 @@ def score_windows(
     region_of: Mapping[str, str] | None = None,
     tolerance_s: float = TOLERANCE_S,
     observed: Collection[str] | None = None,
+    renew_gap_s: float = RENEW_GAP_S,
 ) -> tuple[list[WindowResult], dict[str, int], Metrics]:
     """Detection, lead times and false alarms (see the module docstring).
 
     ``observed``: the series keys present in the features (default: every window's
     series); windows on other series are reported but left out of the recall.
+    ``renew_gap_s``: the longest gap after which a warning is still the one in force
+    (lead to limit, :func:`warning_in_force`).
     """
     region_of = region_of or {}
     by_series: dict[str, list[Window]] = {}
@@ -213,6 +282,11 @@ def score_windows(
             e for e in episodes.get(w.series, []) if e[1] >= w.onset - tolerance_s and e[0] <= w.end
         ]
         first = min((e[0] for e in eps), default=None)
+        in_force = (
+            None
+            if w.limit_crossed is None
+            else warning_in_force(episodes.get(w.series, []), w.limit_crossed, renew_gap_s)
+        )
         results.append(
             WindowResult(
                 w.series,
@@ -224,9 +298,10 @@ def score_windows(
                 first,
                 None if first is None else (first - w.onset) / DAY,
                 None
-                if first is None or w.limit_crossed is None
-                else (w.limit_crossed - first) / DAY,
+                if in_force is None or w.limit_crossed is None
+                else (w.limit_crossed - in_force) / DAY,
                 observed is None or w.series in observed,
+                in_force,
             )
         )
     all_results, results = results, [r for r in results if r.observed]
@@ -272,13 +347,20 @@ def score_windows(
         median_lead_from_onset_days=float(np.median(leads)) if leads else None,
         median_lead_to_limit_days=float(np.median(limit_leads)) if limit_leads else None,
         unobserved=len(all_results) - len(results),
+        limit_crossings=sum(r.limit_crossed is not None for r in results),
+        warned_at_limit=len(limit_leads),
     )
     return all_results, false, metrics
 
 
 @dataclass
 class LevelLead:
-    """First warning on ``series`` against the first time its value reaches ``level``."""
+    """The warning in force on ``series`` when its value first reaches ``level``.
+
+    ``first_warning`` is the start of that warning (of its chain of renewals,
+    :func:`warning_in_force`); ``lead_days`` is ``reached - first_warning``; both are
+    None when the level is never reached or no warning is in force when it is.
+    """
 
     series: str
     level: float
@@ -299,18 +381,128 @@ def level_lead(
     level: float,
     episodes: Mapping[str, list[tuple[float, float]]],
     after: float | None = None,
+    renew_gap_s: float = RENEW_GAP_S,
 ) -> LevelLead:
-    """Lead of the first warning (the first alert episode of ``series`` ending after
-    ``after``) before the first interval whose value reaches ``level`` (the interval's
-    end time; the first single point counts, the strictest reading of "passes")."""
+    """Lead of the warning in force when ``series`` first reaches ``level``.
+
+    The level is reached at the end time of the first interval whose value reaches it
+    (the first single point counts, the strictest reading of "passes"). The lead is
+    measured from the start of the warning still in force then, or renewed without a
+    gap longer than ``renew_gap_s`` (:func:`warning_in_force`), not from the earliest
+    episode: a warning that ended days before the crossing, or opened after it, gives
+    no lead (None). Episodes of ``series`` ending before ``after`` are left out (a
+    warning of an earlier disruption is no warning of this one).
+    """
     m = points.key == series.encode()
     t = points.end_s[m].astype(np.float64)
     v = points.value[m]
     hit = np.flatnonzero(v >= level)
     reached = float(t[hit[0]]) if hit.size else None
-    starts = [e[0] for e in episodes.get(series, []) if after is None or e[1] >= after]
-    if reached is not None:
-        starts = [s for s in starts if s <= reached]
-    first = min(starts, default=None)
+    eps = [e for e in episodes.get(series, []) if after is None or e[1] >= after]
+    first = None if reached is None else warning_in_force(eps, reached, renew_gap_s)
     lead = None if first is None or reached is None else (reached - first) / DAY
     return LevelLead(series, level, reached, first, lead)
+
+
+#: a series that fires again within this span is over the alert budget
+REFIRE_S = 30 * DAY
+
+
+@dataclass
+class Flapper:
+    """A series by its firings: how many, on which routes, the shortest gap between two."""
+
+    series: str
+    firings: int
+    routes: tuple[str, ...]
+    shortest_gap_days: float | None
+    """Days between the two closest firings of the series (any route); None for one."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Fields (JSON)."""
+        d = asdict(self)
+        d["routes"] = list(self.routes)
+        return d
+
+
+@dataclass
+class AlertLoad:
+    """How often the alerts of a run fire per series: the operator's load.
+
+    Every firing transition counts (any route and severity). The rates are firings per
+    series per 90 days over the run's ``days``: the mean over the series that fired and
+    the largest; ``refired_within_30d`` counts the series that fired twice (any route)
+    within 30 days; ``worst`` lists the series with the most firings.
+    """
+
+    days: float
+    firings: int
+    series_fired: int
+    mean_firings_per_series_per_90d: float
+    max_firings_per_series_per_90d: float
+    refired_within_30d: int
+    worst: list[Flapper]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Fields, the worst flappers as a list of dicts (JSON)."""
+        d = asdict(self)
+        d["worst"] = [f.as_dict() for f in self.worst]
+        return d
+
+
+def alert_load(
+    alerts: Iterable[AlertTransition],
+    start_s: float,
+    end_s: float,
+    top: int = 5,
+    refire_s: float = REFIRE_S,
+) -> AlertLoad:
+    """Firings per series per 90 days over ``start_s`` .. ``end_s``, the series that fired
+    again within ``refire_s`` (30 days), and the ``top`` series by firings (ties: the
+    shorter gap between two firings first, then the key).
+
+    >>> def fire(series: str, route: str, day: float) -> AlertTransition:
+    ...     nan = float("nan")
+    ...     return AlertTransition("k", "firing", series, route, "warning", day * DAY,
+    ...                            day * DAY, 1.0, nan, 0.9, nan, nan, nan, nan, nan, "")
+    >>> load = alert_load([fire("a", "x", 10), fire("a", "y", 25), fire("b", "x", 50)],
+    ...                   0.0, 180 * DAY)
+    >>> load.mean_firings_per_series_per_90d, load.max_firings_per_series_per_90d
+    (0.75, 1.0)
+    >>> load.refired_within_30d, load.worst[0]
+    (1, Flapper(series='a', firings=2, routes=('x', 'y'), shortest_gap_days=15.0))
+    """
+    times: dict[str, list[float]] = {}
+    routes: dict[str, set[str]] = {}
+    for a in alerts:
+        if a.state == "firing":
+            times.setdefault(a.series, []).append(a.ts)
+            routes.setdefault(a.series, set()).add(a.detector)
+    days = max((end_s - start_s) / DAY, 1e-9)
+    flappers = []
+    for series, ts in times.items():
+        gaps = np.diff(np.sort(np.asarray(ts, dtype=np.float64)))
+        gap = float(gaps.min()) / DAY if gaps.size else None
+        flappers.append(Flapper(series, len(ts), tuple(sorted(routes[series])), gap))
+    flappers.sort(
+        key=lambda f: (
+            -f.firings,
+            math.inf if f.shortest_gap_days is None else f.shortest_gap_days,
+            f.series,
+        )
+    )
+    counts = [f.firings for f in flappers]
+    return AlertLoad(
+        days=days,
+        firings=sum(counts),
+        series_fired=len(counts),
+        mean_firings_per_series_per_90d=sum(counts) / len(counts) / (days / 90.0)
+        if counts
+        else 0.0,
+        max_firings_per_series_per_90d=max(counts, default=0) / (days / 90.0),
+        refired_within_30d=sum(
+            f.shortest_gap_days is not None and f.shortest_gap_days * DAY <= refire_s
+            for f in flappers
+        ),
+        worst=flappers[:top],
+    )

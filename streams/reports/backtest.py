@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.offline.backtest import BacktestResult
-from streams.offline.scoring import SCORED_ROUTES
+from streams.offline.scoring import SCORED_ROUTES, AlertLoad, LevelLead
 from streams.reports import json_safe
 from streams.series import family_of
 from streams.times import DAY, iso_or_none, minute, parse_timestamp
@@ -25,9 +25,12 @@ from streams.times import DAY, iso_or_none, minute, parse_timestamp
 F64 = NDArray[np.float64]
 
 __all__ = [
+    "alert_load_line",
+    "level_lead_line",
     "plot_monthly",
     "plot_series",
     "plotted_series",
+    "print_alert_load",
     "print_result",
     "write_html",
     "write_json",
@@ -40,6 +43,62 @@ def _fmt(x: float | None, digits: int = 1) -> str:
     if x is None or not math.isfinite(x):
         return ""
     return f"{x:.{digits}f}"
+
+
+NO_WARNING = "no warning in force when the level was crossed"
+
+
+def level_lead_line(x: LevelLead) -> str:
+    """One line: when ``x.series`` first reached its level and the lead of the warning in
+    force then (:func:`streams.offline.scoring.level_lead`).
+
+    >>> print(level_lead_line(LevelLead("q", 40.0, 86400.0 * 20, 86400.0 * 5, 15.0)))
+    q: first reached 40 at 1970-01-21 00:00; warning in force since 1970-01-06 00:00; lead 15.0 days
+    >>> print(level_lead_line(LevelLead("q", 40.0, 86400.0 * 20, None, None)))
+    q: first reached 40 at 1970-01-21 00:00; no warning in force when the level was crossed
+    """
+    if x.reached is None:
+        return f"{x.series}: never reached {x.level:g}"
+    head = f"{x.series}: first reached {x.level:g} at {minute(x.reached)}; "
+    if x.first_warning is None:
+        return head + NO_WARNING
+    return head + (
+        f"warning in force since {minute(x.first_warning)}; lead {_fmt(x.lead_days)} days"
+    )
+
+
+def alert_load_line(load: AlertLoad) -> str:
+    """One line of the alert load (:func:`streams.offline.scoring.alert_load`).
+
+    >>> from streams.offline.scoring import alert_load
+    >>> alert_load_line(alert_load([], 0.0, 86400.0 * 90))
+    'alert load: no series fired in 90 days'
+    """
+    if not load.series_fired:
+        return f"alert load: no series fired in {load.days:.0f} days"
+    return (
+        f"alert load: {load.firings} firings on {load.series_fired} series in "
+        f"{load.days:.0f} days; firings per series per 90 d: mean "
+        f"{load.mean_firings_per_series_per_90d:.2f} (of the series that fired), max "
+        f"{load.max_firings_per_series_per_90d:.2f}; {load.refired_within_30d} series "
+        "fired more than once within 30 days"
+    )
+
+
+def print_alert_load(load: AlertLoad, console: Console) -> None:
+    """The alert load's line and a table of the worst flappers (the series with the most
+    firings, their routes and the shortest gap between two firings)."""
+    console.print(alert_load_line(load))
+    if not load.worst:
+        return
+    t = Table(title="Worst flappers")
+    t.add_column("series", overflow="fold")
+    t.add_column("firings", justify="right")
+    t.add_column("routes", overflow="fold")
+    t.add_column("shortest gap (d)", justify="right")
+    for f in load.worst:
+        t.add_row(f.series, str(f.firings), ", ".join(f.routes), _fmt(f.shortest_gap_days))
+    console.print(t)
 
 
 def write_reports(
@@ -210,6 +269,7 @@ def write_html(result: BacktestResult, path: Path, plots: int = 24) -> None:
             "<h2>Summary</h2><table><tr><th>windows</th><th>detected</th>"
             "<th>recall</th><th>scored series</th><th>false alarms</th>"
             "<th>false alarms / series / 90 d</th><th>median lead from onset (d)</th>"
+            "<th>warning in force at the limit crossing</th>"
             "<th>median lead to limit (d)</th></tr>"
         )
         parts.append(
@@ -217,6 +277,7 @@ def write_html(result: BacktestResult, path: Path, plots: int = 24) -> None:
             f"<td>{m.scored_series}</td><td>{m.false_alarms}</td>"
             f"<td>{m.false_alarms_per_series_per_90d:.3f}</td>"
             f"<td>{_fmt(m.median_lead_from_onset_days)}</td>"
+            f"<td>{m.warned_at_limit} of {m.limit_crossings}</td>"
             f"<td>{_fmt(m.median_lead_to_limit_days)}</td></tr></table>"
         )
         parts.append(
@@ -231,24 +292,52 @@ def write_html(result: BacktestResult, path: Path, plots: int = 24) -> None:
                 f"<td>{_fmt(d['false_alarms_per_series_per_90d'], 3)}</td></tr>"
             )
         parts.append("</table>")
+    load = result.alert_load()
+    parts.append(
+        "<h2>Alert load</h2><p>Every firing transition (any route), per series per 90 "
+        f"days over {load.days:.0f} days: {load.firings} firings on "
+        f"{load.series_fired} series; mean {load.mean_firings_per_series_per_90d:.2f} "
+        "(of the series that fired), max "
+        f"{load.max_firings_per_series_per_90d:.2f}; {load.refired_within_30d} series "
+        "fired more than once within 30 days.</p>"
+    )
+    if load.worst:
+        parts.append(
+            "<h3>Worst flappers</h3><table><tr><th>series</th><th>firings</th>"
+            "<th>routes</th><th>shortest gap between two firings (d)</th></tr>"
+        )
+        for f in load.worst:
+            parts.append(
+                f"<tr><td>{e(f.series)}</td><td>{f.firings}</td>"
+                f"<td>{e(', '.join(f.routes))}</td><td>{_fmt(f.shortest_gap_days)}</td></tr>"
+            )
+        parts.append("</table>")
     if result.level_leads:
         parts.append(
-            "<h2>Warning before a level</h2><table><tr><th>series</th><th>level</th>"
-            "<th>reached</th><th>first warning</th><th>lead (d)</th></tr>"
+            "<h2>Warning before a level</h2><p>Lead from the start of the warning still in "
+            "force when the level was first reached (renewed without a gap of more than "
+            "3 days), not from an earlier warning that had ended.</p><table><tr>"
+            "<th>series</th><th>level</th><th>reached</th><th>warning in force since</th>"
+            "<th>lead (d)</th></tr>"
         )
         for x in result.level_leads:
+            missing = x.reached is not None and x.first_warning is None
+            lead = NO_WARNING if missing else _fmt(x.lead_days)
             parts.append(
                 f"<tr><td>{e(x.series)}</td><td>{x.level:g}</td>"
-                f"<td>{iso_or_none(x.reached)}</td><td>{iso_or_none(x.first_warning)}</td>"
-                f"<td>{_fmt(x.lead_days)}</td></tr>"
+                f"<td>{iso_or_none(x.reached)}</td><td>{iso_or_none(x.first_warning) or ''}</td>"
+                f"<td>{lead}</td></tr>"
             )
         parts.append("</table>")
     if result.windows:
         parts.append(
-            "<h2>Labelled windows</h2><table><tr><th>series</th><th>kind</th>"
+            "<h2>Labelled windows</h2><p>Lead from onset: from the first warning "
+            "overlapping the window; lead to limit: from the start of the warning in force "
+            "when the limit was crossed (renewed without a gap of more than 3 days), empty "
+            "when none was.</p><table><tr><th>series</th><th>kind</th>"
             "<th>onset</th><th>end</th><th>limit crossed</th><th>detected</th>"
             "<th>first warning</th><th>lead from onset (d)</th>"
-            "<th>lead to limit (d)</th></tr>"
+            "<th>warning in force at limit</th><th>lead to limit (d)</th></tr>"
         )
         for w in result.windows:
             cls = "yes" if w.detected else "no"
@@ -256,7 +345,7 @@ def write_html(result: BacktestResult, path: Path, plots: int = 24) -> None:
                 parts.append(
                     f"<tr><td>{e(w.series)}</td><td>{e(w.kind)}</td><td>{iso_or_none(w.onset)}</td>"
                     f"<td>{iso_or_none(w.end)}</td><td>{iso_or_none(w.limit_crossed) or ''}</td>"
-                    "<td colspan='4'>series not in the features: not scored</td></tr>"
+                    "<td colspan='5'>series not in the features: not scored</td></tr>"
                 )
                 continue
             parts.append(
@@ -265,6 +354,7 @@ def write_html(result: BacktestResult, path: Path, plots: int = 24) -> None:
                 f"<td class='{cls}'>{'yes' if w.detected else 'no'}</td>"
                 f"<td>{iso_or_none(w.first_warning) or ''}</td>"
                 f"<td>{_fmt(w.lead_from_onset_days)}</td>"
+                f"<td>{iso_or_none(w.warning_at_limit) or ''}</td>"
                 f"<td>{_fmt(w.lead_to_limit_days)}</td></tr>"
             )
         parts.append("</table>")
@@ -322,7 +412,8 @@ def write_html(result: BacktestResult, path: Path, plots: int = 24) -> None:
 
 
 def print_result(result: BacktestResult, console: Console) -> None:
-    """The terminal report: labelled windows, quality by family, leads before levels."""
+    """The terminal report: labelled windows, quality by family, leads before levels, the
+    alert load and its worst flappers."""
     m = result.metrics
     if m is not None:
         t = Table(title="Labelled windows")
@@ -388,11 +479,14 @@ def print_result(result: BacktestResult, console: Console) -> None:
                 f"{m.unobserved} labelled window(s) on series the features do not produce "
                 "(not counted in the recall)"
             )
+        if m.limit_crossings:
+            console.print(
+                f"a warning in force at {m.warned_at_limit} of {m.limit_crossings} labelled "
+                f"limit crossings (median lead {_fmt(m.median_lead_to_limit_days)} days)"
+            )
     for x in result.level_leads:
-        console.print(
-            f"{x.series}: first reached {x.level:g} at {minute(x.reached)}; first warning "
-            f"{minute(x.first_warning)}; lead {_fmt(x.lead_days)} days"
-        )
+        console.print(level_lead_line(x))
+    print_alert_load(result.alert_load(), console)
     fired = sum(1 for a in result.output.alerts if a.state == "firing")
     times = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"{fired} alerts fired; {times}")

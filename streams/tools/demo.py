@@ -8,7 +8,9 @@
 4. replays the feed into Kafka in event time and prints every alert transition
    as the worker publishes it, with its event time;
 5. waits until the worker has closed the whole feed, then says what it saw (from
-   Prometheus and Alertmanager, the way an operator would look) and where to look.
+   Prometheus and Alertmanager, the way an operator would look), the alert load of
+   the transitions it printed (firings per series per 90 days, the worst flappers)
+   and where to look.
 
 The stack and the worker keep running afterwards; ``berthwatch stack down``
 (or ``make stop``) stops them all.
@@ -23,7 +25,7 @@ import os
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,10 @@ from streams.kafka.admin import create_topics
 from streams.kafka.io import read_topic_to_end
 from streams.kafka.records import decode_alert
 from streams.kafka.topics import TOPICS
+from streams.labels import load_labels
+from streams.offline.scoring import alert_load
 from streams.replay import ReplayStats, options_from_settings, replay
+from streams.reports.backtest import print_alert_load
 from streams.settings import Settings
 from streams.times import minute
 from streams.tools import stack
@@ -136,14 +141,15 @@ def run_demo(settings: Settings, console: Console) -> None:
     t0 = time.monotonic()
     shown = asyncio.run(_replay_and_watch(settings, files, worker, say))
     time.sleep(3 * _seconds(settings.scrape_interval))  # let Prometheus scrape the last values
-    say(f"end to end in {time.monotonic() - t0:.0f}s; {shown} alert transitions")
-    report(settings, console)
+    say(f"end to end in {time.monotonic() - t0:.0f}s; {len(shown)} alert transitions")
+    report(settings, console, shown)
 
 
 async def _replay_and_watch(settings: Settings, files: list[Path], worker: stack.Worker,
-                            say: Callable[[str], None]) -> int:
-    """Replay the feed while printing alerts as they arrive; return once the worker closed
-    the whole feed (its detection watermark reached the end-of-feed markers)."""
+                            say: Callable[[str], None]) -> list[AlertTransition]:
+    """Replay the feed while printing alerts as they arrive; return the transitions printed
+    once the worker closed the whole feed (its detection watermark reached the end-of-feed
+    markers)."""
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch_alerts(settings, say, stop))
     say("replaying the bundled feed into Kafka (as fast as the broker takes it); "
@@ -179,22 +185,22 @@ async def _replay_and_watch(settings: Settings, files: list[Path], worker: stack
 
 
 async def _watch_alerts(settings: Settings, say: Callable[[str], None],
-                        stop: asyncio.Event) -> int:
-    """Print each transition of the alerts topic as it arrives; return how many."""
+                        stop: asyncio.Event) -> list[AlertTransition]:
+    """Print each transition of the alerts topic as it arrives; return them."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(settings.topic("alerts"),
                                 bootstrap_servers=settings.kafka_bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
-    shown = 0
+    shown: list[AlertTransition] = []
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             for msgs in batches.values():
                 for m in msgs:
-                    say(alert_line(decode_alert(m.value)))
-                    shown += 1
+                    shown.append(decode_alert(m.value))
+                    say(alert_line(shown[-1]))
     finally:
         await consumer.stop()
     return shown
@@ -248,8 +254,33 @@ def _by_port(prom: str, expr: str) -> dict[str, str]:
     return {r["metric"].get("port", "?"): r["value"][1] for r in result}
 
 
-def report(settings: Settings, console: Console) -> None:
-    """What the operator would see now, and where to look."""
+def feed_span(settings: Settings, transitions: Sequence[AlertTransition]) -> tuple[float, float]:
+    """The event-time span of the bundled feed (its ``labels.json``), else of the
+    transitions."""
+    path = feed_dir(settings) / "labels.json"
+    if path.is_file():
+        labels = load_labels(path)
+        if labels.start is not None and labels.end is not None:
+            return labels.start, labels.end
+    ts = [t.ts for t in transitions]
+    return min(ts, default=0.0), max(ts, default=0.0)
+
+
+def print_load(settings: Settings, transitions: Sequence[AlertTransition],
+               console: Console) -> None:
+    """The alert load of the transitions over the feed's span (firings per series per 90
+    days, the worst flappers) and the budget the demo keeps: no series firing twice within
+    30 days."""
+    load = alert_load(transitions, *feed_span(settings, transitions))
+    print_alert_load(load, console)
+    verdict = "kept" if load.refired_within_30d == 0 else "exceeded"
+    console.print(f"alert budget (no series firing twice within 30 days): {verdict}")
+
+
+def report(settings: Settings, console: Console,
+           printed: Sequence[AlertTransition] | None = None) -> None:
+    """What the operator would see now, the alert load of the transitions ``printed``
+    (default: every transition in the alerts topic), and where to look."""
     prom, am = settings.prom_url, settings.am_url
     table = Table(title="what berthwatch saw (from Prometheus)")
     for col in ("port or region", "ships waiting: peak", "latest", "disruption index",
@@ -275,6 +306,7 @@ def report(settings: Settings, console: Console) -> None:
     queue = [t for t in firing if t.detector in ("queue_trend", "queue_level")]
     if queue:
         console.print("first queue warning: " + alert_line(queue[0]).strip())
+    print_load(settings, transitions if printed is None else printed, console)
     alerts = _get(f"{am}/api/v2/alerts")
     console.print(f"alerts active in Alertmanager now: {len(alerts)}")
     for a in sorted(alerts, key=lambda a: a["startsAt"], reverse=True)[:10]:

@@ -39,6 +39,7 @@ def test_backtest_command_writes_html_and_json(small_scenario: Path, tmp_path: P
     )
     assert res.exit_code == 0, res.output
     assert "Quality by family" in res.output
+    assert "alert load: " in res.output
     doc = json.loads(out.read_text())
     labels = json.loads((small_scenario / "labels.json").read_text())
     assert doc["scenario"] == "random" and doc["seed"] == 7
@@ -48,13 +49,23 @@ def test_backtest_command_writes_html_and_json(small_scenario: Path, tmp_path: P
     assert m["scored_series"] > 0 and m["false_alarms_per_series_per_90d"] >= 0
     for w in doc["windows"]:
         assert w["detected"] == (w["first_warning"] is not None)
+        # the lead to the limit is from the warning in force at the crossing, if any
+        assert (w["lead_to_limit_days"] is None) == (w["warning_at_limit"] is None)
     assert set(doc["feed_method"]) == {"positions.csv.gz", "containers.csv.gz", "inventory.csv.gz"}
     assert set(doc["feed_method"].values()) <= {"streams.feeds.chunks", "vectorized csv"}
     firing = [a for a in doc["alerts"] if a["state"] == "firing"]
     assert all(a["explanation"].startswith(a["series"]) for a in firing)
+    load = doc["alert_load"]
+    assert load["firings"] == len(firing)
+    assert load["series_fired"] == len({a["series"] for a in firing})
+    assert len(load["worst"]) == min(5, load["series_fired"])
+    if firing:
+        assert "Worst flappers" in res.output
+        top = max(sum(a["series"] == s for a in firing) for s in {a["series"] for a in firing})
+        assert load["worst"][0]["firings"] == top
     page = report.read_text()
     assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
-    assert "Labelled windows" in page
+    assert "Labelled windows" in page and "Alert load" in page
 
 
 def test_vectorized_reading_equals_the_feed_parser(small_scenario: Path, tmp_path: Path) -> None:
