@@ -53,9 +53,9 @@ from streams.times import DAY, iso_or_none
 
 #: families scored against labels, and the routes whose warnings count for them
 SCORED_ROUTES: dict[str, tuple[str, ...]] = {
-    "vessels_waiting": ("queue_trend", "queue_level"),
-    "dwell_truck_p90": ("dwell_truck_trend",),
-    "dwell_rail_p90": ("dwell_rail_trend",),
+    "vessels_waiting": ("queue_trend", "changes"),
+    "dwell_truck_p90": ("dwell_truck_trend", "changes"),
+    "dwell_rail_p90": ("dwell_rail_trend", "changes"),
     "days_of_supply": ("supply_trend",),
 }
 TOLERANCE_S = 3 * DAY
@@ -77,6 +77,7 @@ __all__ = [
     "alert_load",
     "episodes_by_series",
     "level_lead",
+    "place_key",
     "related_series",
     "score_windows",
     "scored_series",
@@ -209,6 +210,9 @@ def windows_of(
     own = by_series.get(key)
     if own:
         return own, None
+    members = [w for k, ws in by_series.items() if k.startswith(key + "|") for w in ws]
+    if members:  # a site's or port's alert answers for the windows of its items
+        return sorted(members, key=lambda w: w.onset), None
     for rel in related_series(key, region_of):
         if by_series.get(rel):
             return by_series[rel], rel
@@ -243,15 +247,32 @@ class Metrics:
 
 
 def scored_series(keys: Iterable[str], windows: Iterable[Window]) -> list[str]:
-    """The series a false alarm counts on: those of ``keys`` in a :data:`SCORED_ROUTES`
-    family that has labelled windows.
+    """The series a false alarm counts on: the places (``family|place``, what the
+    pipeline alerts on; an item or terminal series counts as its site or port) of ``keys``
+    in a :data:`SCORED_ROUTES` family that has labelled windows.
 
     >>> w = Window("vessels_waiting|P", "queue_buildup", 0.0, 1.0, None)
     >>> scored_series(["vessels_waiting|Q", "dwell_truck_p90|P", "wait_p90|P"], [w])
     ['vessels_waiting|Q']
+    >>> w = Window("days_of_supply|S1|A", "inventory_drawdown", 0.0, 1.0, None)
+    >>> scored_series(["days_of_supply|S1|A", "days_of_supply|S1|B", "days_of_supply|S2|C"], [w])
+    ['days_of_supply|S1', 'days_of_supply|S2']
     """
     fams = {family_of(w.series) for w in windows}
-    return [k for k in keys if family_of(k) in SCORED_ROUTES and family_of(k) in fams]
+    places = {
+        place_key(k) for k in keys if family_of(k) in SCORED_ROUTES and family_of(k) in fams
+    }
+    return sorted(places)
+
+
+def place_key(key: str) -> str:
+    """The place-level series a series rolls up to (``family|place``): an item's site,
+    a terminal's port; the key itself otherwise.
+
+    >>> place_key("days_of_supply|S1|A"), place_key("vessels_waiting|P")
+    ('days_of_supply|S1', 'vessels_waiting|P')
+    """
+    return "|".join(key.split("|")[:2])
 
 
 def score_windows(
@@ -278,14 +299,17 @@ def score_windows(
         by_series.setdefault(w.series, []).append(w)
     results = []
     for w in windows:
-        eps = [
-            e for e in episodes.get(w.series, []) if e[1] >= w.onset - tolerance_s and e[0] <= w.end
-        ]
+        # an item's or terminal's window is answered by its own alerts or its place's
+        place = place_key(w.series)
+        mine = sorted(episodes.get(w.series, []) + (
+            episodes.get(place, []) if place != w.series else []
+        ))
+        eps = [e for e in mine if e[1] >= w.onset - tolerance_s and e[0] <= w.end]
         first = min((e[0] for e in eps), default=None)
         in_force = (
             None
             if w.limit_crossed is None
-            else warning_in_force(episodes.get(w.series, []), w.limit_crossed, renew_gap_s)
+            else warning_in_force(mine, w.limit_crossed, renew_gap_s)
         )
         results.append(
             WindowResult(
@@ -501,7 +525,7 @@ def alert_load(
         else 0.0,
         max_firings_per_series_per_90d=max(counts, default=0) / (days / 90.0),
         refired_within_30d=sum(
-            f.shortest_gap_days is not None and f.shortest_gap_days * DAY <= refire_s
+            f.shortest_gap_days is not None and f.shortest_gap_days * DAY < refire_s
             for f in flappers
         ),
         worst=flappers[:top],

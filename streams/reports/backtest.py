@@ -142,7 +142,7 @@ def plot_series(result: BacktestResult, key: str) -> str:
 
     drawn = False
     limit = math.nan
-    colors = {"queue_level": "tab:green"}
+    colors = {"changes": "tab:green"}
     for route in routes:
         s = sc.series(key, route)
         if not len(s["ts"]):

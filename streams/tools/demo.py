@@ -303,7 +303,7 @@ def report(settings: Settings, console: Console,
     console.print(f"alert transitions in {settings.topic('alerts')}: {len(transitions)} "
                   f"({len(firing)} firing: " + ", ".join(f"{k} {n}" for k, n in
                                                        sorted(kinds.items())) + ")")
-    queue = [t for t in firing if t.detector in ("queue_trend", "queue_level")]
+    queue = [t for t in firing if t.detector in ("queue_trend", "changes")]
     if queue:
         console.print("first queue warning: " + alert_line(queue[0]).strip())
     print_load(settings, transitions if printed is None else printed, console)

@@ -67,14 +67,14 @@ ALERTS = [
     alert(A, "queue_trend", "resolved", 14, 12),
     alert(A, "queue_trend", "firing", 14.5),
     alert(A, "queue_trend", "resolved", 16, 14.5),
-    alert(A, "queue_level", "firing", 11),
-    alert(A, "queue_level", "resolved", 13, 11),
+    alert(A, "changes", "firing", 11),
+    alert(A, "changes", "resolved", 13, 11),
     # A: outside every window -> false alarm
     alert(A, "queue_trend", "firing", 30),
     alert(A, "queue_trend", "resolved", 31, 30),
     # A: two days before W2's onset, within the 3-day tolerance -> detects W2 early
-    alert(A, "queue_level", "firing", 48),
-    alert(A, "queue_level", "resolved", 49, 48),
+    alert(A, "changes", "firing", 48),
+    alert(A, "changes", "resolved", 49, 48),
     # ignored: critical severity, staleness, composite
     alert(A, "queue_trend", "firing", 70, severity="critical"),
     alert(A, "staleness", "firing", 71),
@@ -82,7 +82,7 @@ ALERTS = [
     # B has no windows: both episodes are false alarms, the second still open at the end
     alert(B, "queue_trend", "firing", 5),
     alert(B, "queue_trend", "resolved", 6, 5),
-    alert(B, "queue_level", "firing", 85),
+    alert(B, "changes", "firing", 85),
     # C (a terminal) inherits the windows of its port series CP
     alert(C, "dwell_truck_trend", "firing", 44),
     alert(C, "dwell_truck_trend", "resolved", 46, 44),
@@ -279,8 +279,8 @@ def test_alert_load_per_series_and_worst_flappers() -> None:
         # A: three firings on two routes, 4 days apart at the closest (resolutions do not count)
         alert(A, "queue_trend", "firing", 10),
         alert(A, "queue_trend", "resolved", 12, 10),
-        alert(A, "queue_level", "firing", 14),
-        alert(A, "queue_level", "resolved", 15, 14),
+        alert(A, "changes", "firing", 14),
+        alert(A, "changes", "resolved", 15, 14),
         alert(A, "queue_trend", "firing", 70),
         # B: twice, 40 days apart (not within 30 days)
         alert(B, "queue_trend", "firing", 5),
@@ -299,14 +299,14 @@ def test_alert_load_per_series_and_worst_flappers() -> None:
     assert load.refired_within_30d == 1  # A (4 days); B's 40 days are within budget
     assert [f.series for f in load.worst] == [A, B, CP, C]  # one firing each: by key
     a, b, _, c = load.worst
-    assert (a.firings, a.routes, a.shortest_gap_days) == (3, ("queue_level", "queue_trend"), 4.0)
+    assert (a.firings, a.routes, a.shortest_gap_days) == (3, ("changes", "queue_trend"), 4.0)
     assert (b.firings, b.routes, b.shortest_gap_days) == (2, ("queue_trend",), 40.0)
     assert (c.firings, c.shortest_gap_days) == (1, None)
     doc = load.as_dict()
     assert doc["worst"][0] == {
         "series": A,
         "firings": 3,
-        "routes": ["queue_level", "queue_trend"],
+        "routes": ["changes", "queue_trend"],
         "shortest_gap_days": 4.0,
     }
     assert set(doc) == {
@@ -324,9 +324,9 @@ def test_alert_load_top_ties_and_budget_edge() -> None:
     transitions = [
         # two series fire twice: the one with the shorter gap is the worse flapper
         alert(A, "queue_trend", "firing", 0),
-        alert(A, "queue_trend", "firing", 30),  # exactly 30 days: within the budget's span
+        alert(A, "queue_trend", "firing", 30),  # exactly 30 days later: allowed again
         alert(B, "queue_trend", "firing", 0),
-        alert(B, "queue_level", "firing", 0),  # two routes at once: a gap of 0
+        alert(B, "changes", "firing", 0),  # two routes at once: a gap of 0
         *[alert(f"vessels_waiting|P{i}", "queue_trend", "firing", i) for i in range(6)],
     ]
     load = alert_load(transitions, d(0), d(90), top=3)
@@ -335,9 +335,9 @@ def test_alert_load_top_ties_and_budget_edge() -> None:
         (A, 30.0),
         ("vessels_waiting|P0", None),
     ]
-    assert load.refired_within_30d == 2
+    assert load.refired_within_30d == 1
     assert load.series_fired == 8 and load.max_firings_per_series_per_90d == 2.0
-    assert alert_load(transitions, d(0), d(90), refire_s=29 * DAY).refired_within_30d == 1
+    assert alert_load(transitions, d(0), d(90), refire_s=31 * DAY).refired_within_30d == 2
 
 
 def test_alert_load_without_firings() -> None:

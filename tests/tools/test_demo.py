@@ -41,7 +41,7 @@ def printed(settings: Settings, transitions: list[AlertTransition]) -> str:
 
 
 def test_span_is_the_feeds_or_else_the_transitions(tmp_path: Path) -> None:
-    transitions = [fire("vessels_waiting|USLAX", "queue_level", d) for d in (3, 9)]
+    transitions = [fire("vessels_waiting|USLAX", "changes", d) for d in (3, 9)]
     assert feed_span(Settings(stack_dir=tmp_path), transitions) == (T0 + 3 * DAY, T0 + 9 * DAY)
     assert feed_span(with_labels(tmp_path), transitions) == (T0, T0 + 181 * DAY)
 
@@ -49,12 +49,12 @@ def test_span_is_the_feeds_or_else_the_transitions(tmp_path: Path) -> None:
 def test_closing_alert_load_and_budget(tmp_path: Path) -> None:
     settings = with_labels(tmp_path)
     la, lb = "vessels_waiting|USLAX", "vessels_waiting|USLGB"
-    quiet = [fire(la, "queue_level", 10), fire(la, "queue_level", 12, "resolved"),
-             fire(la, "queue_trend", 60), fire(lb, "queue_level", 20)]
+    quiet = [fire(la, "changes", 10), fire(la, "changes", 12, "resolved"),
+             fire(la, "queue_trend", 60), fire(lb, "changes", 20)]
     text = printed(settings, quiet)
     assert "alert load: 3 firings on 2 series in 181 days" in text
     assert "0 series fired more than once within 30 days" in text
-    assert "Worst flappers" in text and "queue_level, queue_trend" in text and "50.0" in text
+    assert "Worst flappers" in text and "changes, queue_trend" in text and "50.0" in text
     assert "alert budget (no series firing twice within 30 days): kept" in text
     flapping = [*quiet, fire(lb, "queue_trend", 25)]
     text = printed(settings, flapping)

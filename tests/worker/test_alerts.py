@@ -33,7 +33,7 @@ def _alert(series: str, detector: str, state: str = "firing", **kw: object) -> A
     ("series", "detector", "expected"),
     [
         ("vessels_waiting|USLAX", "queue_trend", {"port": "USLAX"}),
-        ("vessels_waiting|san-pedro-bay", "queue_level", {"port": "san-pedro-bay"}),
+        ("vessels_waiting|san-pedro-bay", "changes", {"port": "san-pedro-bay"}),
         ("composite|USLGB", "composite", {"port": "USLGB"}),
         ("dwell_truck_p90|USLAX|APM", "dwell_truck_trend", {"port": "USLAX", "terminal": "APM"}),
         ("days_of_supply_p10|AUS-FAB2", "staleness", {"site": "AUS-FAB2"}),
@@ -98,7 +98,7 @@ def test_no_projected_crossing_when_already_crossed_or_unknown() -> None:
         "vessels_waiting|USLAX", "queue_trend", eta_seconds=-3600.0, crossing_ts=T - 3600
     )
     assert "projected_crossing" not in to_alertmanager(crossed, GRAFANA).annotations
-    unknown = _alert("vessels_waiting|USLAX", "queue_level", eta_seconds=NAN, crossing_ts=NAN)
+    unknown = _alert("vessels_waiting|USLAX", "changes", eta_seconds=NAN, crossing_ts=NAN)
     assert "projected_crossing" not in to_alertmanager(unknown, GRAFANA).annotations
 
 

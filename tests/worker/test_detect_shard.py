@@ -129,7 +129,7 @@ def test_fresh_and_remember_keep_the_newest_time_per_key() -> None:
 
 def _alert(key: str, state: str, ts: float) -> AlertTransition:
     nan = float("nan")
-    return AlertTransition(key, state, "vessels_waiting|XZAAA", "queue_level", "warning", ts, ts,
+    return AlertTransition(key, state, "vessels_waiting|XZAAA", "changes", "warning", ts, ts,
                  1.0, nan, nan, nan, nan, nan, nan, nan, "")  # fmt: skip
 
 
