@@ -23,6 +23,7 @@ from detectors import (
 )
 from detectors.base import Result
 from detectors.changes import Changes
+from detectors.policy import alert_key
 from streams.detection.budget import AlertBudget
 from streams.detection.config import (
     CHANGE_FAMILIES,
@@ -96,6 +97,8 @@ class DetectionStage:
         #: alert key -> the kind its firing transition named (its resolution names the same)
         self.alert_kinds: dict[str, str] = {}
         self.budget = AlertBudget(cfg.series_quiet_s)
+        #: grouped routes: site key -> (since, its items whose alerts are on)
+        self.site_alerts: dict[str, tuple[float, set[str]]] = {}
         self._limits: dict[tuple[str, str], tuple[float, float]] = {}
 
     # ---- public API
@@ -284,7 +287,7 @@ class DetectionStage:
         past = (x >= 1.0) if above else (x <= 1.0)
         ex = res.extras
         if route in GROUPED_ROUTES:
-            level, trans = self._grouped(r, t, keys, score, x, past, quiet)
+            level, trans = self._grouped(r, t, keys, score, x, res, past, quiet)
         else:
             prows = r.prow.rows(keys)
             if not self.config.alert_parts:
@@ -318,35 +321,36 @@ class DetectionStage:
         keys: list[str],
         score: F64,
         x: F64,
+        res: Result,
         past: NDArray[np.bool_],
         quiet: NDArray[np.bool_],
     ) -> tuple[NDArray[np.int8], list[Transition]]:
-        """One alert per site for item series ``family|site|item``: the site's score is
-        its items' highest, its value the worst item's (``value / limit``); every item
-        point carries its site's alert level."""
-        sites = np.array(["|".join(k.split("|")[:2]) for k in keys])
-        names, inv = np.unique(sites, return_inverse=True)
-        gscore = np.full(len(names), np.nan)
-        np.fmax.at(gscore, inv, score)
-        sign = r.policy.direction
-        gx = np.full(len(names), np.nan)
-        np.fmax.at(gx, inv, sign * x)
-        gquiet = np.zeros(len(names), dtype=bool)
-        np.logical_or.at(gquiet, inv, quiet)
-        gpast = np.zeros(len(names), dtype=bool)
-        np.logical_or.at(gpast, inv, past & np.isfinite(score))
-        prows = r.prow.rows(names.tolist())
-        pr = r.policy.evaluate(
-            prows, np.full(len(names), t), np.where(gquiet, np.nan, gscore),
-            keys=r.prow, value=sign * gx,
-        )
-        trans = [
-            self._stable_kind(
-                tr, "past_limit" if gpast[names.tolist().index(tr.series)] else "trend"
+        """One alert per site for item series ``family|site|item``: each item has its own
+        policy (its quiet period, its clearly worse), and the site's alert fires when its
+        first item fires and resolves when its last item resolved; an item that fires
+        while the site's alert is on joins it. Every item point carries its own level."""
+        prows = r.prow.rows(keys)
+        level, trans = self._policy(r, t, keys, prows, score, x, res, quiet)
+        out: list[Transition] = []
+        for tr in trans:
+            site = "|".join(tr.series.split("|")[:2])
+            since, items = self.site_alerts.get(site, (tr.ts, set()))
+            was_on = bool(items)
+            if tr.state == "firing":
+                items.add(tr.series)
+            else:
+                items.discard(tr.series)
+            self.site_alerts[site] = (since, items)
+            if was_on == bool(items):
+                continue  # the site's alert goes on (or stays off)
+            if not items:
+                del self.site_alerts[site]
+            i = keys.index(tr.series)
+            site_tr = replace(
+                tr, key=alert_key(site, tr.detector, tr.severity), series=site, since=since
             )
-            for tr in pr.transitions
-        ]
-        return pr.alert[inv], trans
+            out.append(self._stable_kind(site_tr, "past_limit" if past[i] else "trend"))
+        return level, out
 
     def _explain_grouped(
         self,
@@ -537,6 +541,7 @@ class DetectionStage:
             "changes_done": self.changes_done,
             "alert_kinds": self.alert_kinds,
             "budget": self.budget.to_dict(),
+            "site_alerts": {k: [v[0], sorted(v[1])] for k, v in self.site_alerts.items()},
             "last_check": None if math.isinf(self.last_check) else self.last_check,
             "last_end": None if math.isinf(self.last_end) else self.last_end,
             "groups": self.group_reg.keys,
@@ -577,6 +582,9 @@ class DetectionStage:
             self.changes_done = int(meta["changes_done"])
             self.alert_kinds = {k: str(v) for k, v in meta["alert_kinds"].items()}
             self.budget.restore(meta["budget"])
+            self.site_alerts = {
+                k: (float(v[0]), set(v[1])) for k, v in meta["site_alerts"].items()
+            }
             lc, le = meta["last_check"], meta["last_end"]
             self.last_check = -math.inf if lc is None else float(lc)
             self.last_end = -math.inf if le is None else float(le)
