@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from detectors import AlertPolicy, DampedTrend, Severity
+from detectors.changes import Changes
 from streams.geo import Geography
 from streams.labels import Labels, load_labels
 from streams.times import DAY, HOUR
@@ -273,6 +274,11 @@ class PipelineConfig:
     firing per this many seconds, whatever route it comes from."""
     record: bool = True
     """Keep per-point scores and bands (:class:`PointScores`) for reports."""
+
+    def change_detector(self) -> Changes:
+        """The ``changes`` route's detector, with :attr:`change_params`."""
+        params = dict(self.change_params)
+        return Changes(warmup=int(params.pop("warmup", 48)), **params)
 
     def limit_of(self, route: str, key: str) -> float:
         """The limit of ``key`` on a limit route: its own, else that of the place it is

@@ -22,7 +22,6 @@ from detectors import (
     Transition,
 )
 from detectors.base import Result
-from detectors.changes import Changes
 from detectors.policy import alert_key
 from streams.detection.budget import AlertBudget
 from streams.detection.config import (
@@ -72,8 +71,7 @@ class DetectionStage:
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = cfg = config or PipelineConfig()
         detectors: dict[str, Detector] = {r: cfg.trends[r].build() for r in TREND_ROUTES}
-        params = dict(cfg.change_params)
-        detectors["changes"] = Changes(warmup=int(params.pop("warmup", 48)), **params)
+        detectors["changes"] = cfg.change_detector()
         detectors["staleness"] = Staleness(
             k=cfg.stale_k, max_age=cfg.stale_max_age_s, alpha=0.1, min_interval=60.0, warmup=3
         )

@@ -54,6 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors import DETECTORS
+from streams.detection import PipelineConfig
 from streams.labels import load_benchmark_labels
 from streams.offline import InputError
 from streams.offline import window_score as ws
@@ -312,6 +313,24 @@ def run_detector(series: Series, detector: str) -> Scoring:
     return Scoring(score, alert)
 
 
+#: the entry of the service's own detection: its ``changes`` route as the streaming
+#: pipeline runs it on a port's queue, waits and dwell (day scale, the route's policy with
+#: its 30-day quiet period; every kind of change counts, the series having no family)
+SERVICE = "service"
+
+
+def run_service(series: Series, config: PipelineConfig | None = None) -> Scoring:
+    """Score a series with the pipeline's ``changes`` route: its detector and its policy
+    from :class:`~streams.detection.PipelineConfig` (the defaults the workers run)."""
+    cfg = config or PipelineConfig()
+    det = cfg.change_detector()
+    policy = cfg.policies["changes"].build("changes")
+    rows = np.zeros(len(series.ts), dtype=np.int64)
+    res = det.update(rows, series.ts, series.value)
+    decided = policy.evaluate(rows, series.ts, res.score, value=series.value, result=res)
+    return Scoring(res.score, decided.alert > 0)
+
+
 def rolling_z(value: F64, window: int = BASELINE_WINDOW, robust: bool = False) -> F64:
     """``|x - centre| / scale`` against the previous ``window`` points (0 before that).
 
@@ -532,11 +551,11 @@ def evaluate(
             for s in series
         }
 
-    for det in detectors:
+    for det in [*detectors, SERVICE]:
         alerts: dict[str, BoolArray] = {}
         for s in series:
             tick(f"{det}: {s.name}")
-            sc = run_detector(s, det)
+            sc = run_service(s) if det == SERVICE else run_detector(s, det)
             alerts[s.name] = sc.alert
             if keep_scorings:
                 scorings[s.name][det] = sc
@@ -590,7 +609,7 @@ class EvaluationPlan:
     @property
     def steps(self) -> int:
         """Calls of ``progress``: one per (detector or baseline, series)."""
-        return self.n_series * (len(self.detectors) + len(BASELINES))
+        return self.n_series * (len(self.detectors) + 1 + len(BASELINES))
 
     def run(self, progress: Callable[[str], None] | None = None) -> Report:
         return evaluate(

@@ -15,6 +15,7 @@ from streams.offline.detect import score_rows
 from streams.offline.evaluation import (
     BASELINES,
     HELD_OUT,
+    SERVICE,
     TUNING,
     evaluate,
     find_series,
@@ -59,8 +60,8 @@ def test_pipeline_on_three_real_series(shared_data: Path, tmp_path: Path) -> Non
     )
     assert [s.name for s in report.series] == SOME
     assert report.split == {SOME[0]: TUNING, SOME[1]: HELD_OUT, SOME[2]: TUNING}
-    assert len(seen) == len(SOME) * (2 + len(BASELINES))
-    assert set(report.entries) == {"robust", "ewma", *BASELINES}
+    assert len(seen) == len(SOME) * (2 + 1 + len(BASELINES))  # two detectors, the service
+    assert set(report.entries) == {"robust", "ewma", SERVICE, *BASELINES}
     for e in report.entries.values():
         for h in (TUNING, HELD_OUT):
             s = e.halves[h]
@@ -101,7 +102,7 @@ def test_cli_on_linked_real_series(shared_data: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "held-out" in res.output and "robust" in res.output
     data = json.loads((out / "evaluation.json").read_text())
-    assert set(data["entries"]) == {"robust", *BASELINES}
+    assert set(data["entries"]) == {"robust", SERVICE, *BASELINES}
     assert (out / "index.html").is_file() and len(list((out / "plots").glob("*.png"))) == 2
 
     bad = CliRunner().invoke(evaluate_cmd, [str(folder), "--labels", str(labels), "-d"])
