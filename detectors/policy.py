@@ -12,7 +12,11 @@ the same transitions:
   ``resolve`` threshold (hysteresis); a cool-down (quiet period) of ``cooldown``
   seconds of event time then blocks re-firing, unless ``worse`` is set and the
   value got clearly worse: at least ``worse`` beyond the worst value of the last
-  episode, in the policy's ``direction`` (+1: higher is worse, -1: lower).
+  episode, in the policy's ``direction`` (+1: higher is worse, -1: lower), or
+  ``rearm = (s, m)`` is set and the series clearly recovered: ``m`` consecutive
+  scores below ``s`` (with ``rearm_value``: ``m`` consecutive values back on the
+  good side of it) end the quiet period (a series hovering about its threshold
+  never does; one that went back to normal can warn of the next event).
 
 Severities are independent (a critical alert can be active together with a
 warning; routing and inhibition are the alert manager's business). Points
@@ -147,6 +151,7 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "since": ("f8", math.nan),
     "quiet_until": ("f8", -math.inf),
     "peak": ("f8", math.nan),
+    "calm": ("i8", 0),
 }
 
 
@@ -176,6 +181,8 @@ class AlertPolicy:
         warmup: int = 0,
         worse: float | None = None,
         direction: float = 1.0,
+        rearm: tuple[float, int] | None = None,
+        rearm_value: float | None = None,
     ) -> None:
         k, n = persistence or DEFAULT_PERSISTENCE.get(detector, (2, 3))
         if not 1 <= k <= n <= 64:
@@ -184,12 +191,16 @@ class AlertPolicy:
             raise ValueError("need resolve_after >= 1, cooldown >= 0, warmup >= 0, a severity")
         if (worse is not None and not worse > 0) or direction not in (1.0, -1.0):
             raise ValueError("need worse > 0 (or None) and direction +1 or -1")
+        if rearm is not None and not (0.0 <= rearm[0] <= 1.0 and rearm[1] >= 1):
+            raise ValueError("need rearm (score in [0, 1], points >= 1) or None")
         self.detector = detector
         self.severities = tuple(severities)
         self.k, self.n = int(k), int(n)
         self.resolve_after, self.cooldown, self.warmup = int(resolve_after), float(cooldown), warmup
         self.worse = None if worse is None else float(worse)
         self.direction = float(direction)
+        self.rearm = None if rearm is None else (float(rearm[0]), int(rearm[1]))
+        self.rearm_value = None if rearm_value is None else float(rearm_value)
         self.mask = np.uint64((1 << self.n) - 1)
         m = len(self.severities)
         self.state: dict[str, NDArray[Any]] = {
@@ -207,6 +218,8 @@ class AlertPolicy:
             "warmup": self.warmup,
             "worse": self.worse,
             "direction": self.direction,
+            "rearm": None if self.rearm is None else list(self.rearm),
+            "rearm_value": self.rearm_value,
         }
 
     def _grow(self, n: int) -> None:
@@ -278,6 +291,18 @@ class AlertPolicy:
             hit = (si >= fire) & warm
             hits = ((st["hits"][rw] << np.uint64(1)) | hit.astype(np.uint64)) & self.mask
             enough = np.bitwise_count(hits) >= self.k
+            if self.rearm is not None:
+                # a clear recovery (m scores in a row below s) ends the quiet period
+                if self.rearm_value is None:
+                    good = si < self.rearm[0]
+                else:
+                    dv = (self.direction * val[i])[:, None]
+                    good = dv <= self.direction * self.rearm_value
+                calm = np.where(~active & good, st["calm"][rw] + 1, 0)
+                st["calm"][rw] = calm
+                st["quiet_until"][rw] = np.where(
+                    calm >= self.rearm[1], -np.inf, st["quiet_until"][rw]
+                )
             quiet_over = ti >= st["quiet_until"][rw]
             if self.worse is not None:
                 # inside the quiet period only a clearly worse value fires again

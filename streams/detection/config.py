@@ -41,6 +41,12 @@ class PolicyParams:
     again inside the quiet period; None: nothing does."""
     direction: float = 1.0
     """+1: a higher value is worse, -1: a lower one (days of supply)."""
+    rearm: tuple[float, int] | None = None
+    """(score, points): that many scores in a row below that score after an alert
+    resolved (a clear recovery) end its quiet period early ..."""
+    rearm_value: float | None = None
+    """... or, when set, that many values in a row back on the good side of this one
+    (limit routes: a share of the limit, the series back to normal)."""
 
     def build(self, detector: str) -> AlertPolicy:
         sev = [Severity("warning", self.fire, self.resolve)]
@@ -54,6 +60,8 @@ class PolicyParams:
             cooldown=self.cooldown_s,
             worse=self.worse,
             direction=self.direction,
+            rearm=self.rearm,
+            rearm_value=self.rearm_value,
         )
 
 
@@ -200,17 +208,20 @@ def _default_trends() -> dict[str, TrendParams]:
 def _default_policies() -> dict[str, PolicyParams]:
     # limit routes see value / limit: clearly worse is half the limit beyond the last peak
     hourly = PolicyParams(
-        persistence=(6, 8), resolve_after=24, cooldown_s=QUIET_S, worse=0.5
+        persistence=(6, 8), resolve_after=24, cooldown_s=QUIET_S, worse=0.5,
+        rearm=(0.0, 72), rearm_value=0.5,
     )
     return {
         "queue_trend": hourly,
         "dwell_truck_trend": hourly,
         "dwell_rail_trend": hourly,
         "supply_trend": PolicyParams(
-            persistence=(2, 3), resolve_after=3, cooldown_s=QUIET_S, worse=0.5, direction=-1.0
+            persistence=(2, 3), resolve_after=3, cooldown_s=QUIET_S, worse=0.5,
+            direction=-1.0, rearm=(0.0, 3), rearm_value=2.0,
         ),
         "changes": PolicyParams(
-            resolve=0.6, persistence=(1, 1), resolve_after=6, cooldown_s=QUIET_S
+            resolve=0.6, persistence=(1, 1), resolve_after=6, cooldown_s=QUIET_S,
+            rearm=(0.2, 7 * 24),
         ),
         "staleness": PolicyParams(persistence=(1, 1), resolve_after=1, cooldown_s=0.0),
         "composite": replace(hourly, worse=None),
@@ -269,9 +280,14 @@ class PipelineConfig:
     quiet_s: float = 3 * DAY
     """After a methodology change, scores of the affected series are withheld
     from the policy this long while the detectors re-learn."""
+    group_linger_s: float = 14 * DAY
+    """A site's grouped alert resolves once none of its items fired for this long: the
+    items of one shortage that run low one after the other are one alert."""
     series_quiet_s: float = QUIET_S
     """The alert budget (:mod:`streams.detection.budget`): a series publishes at most one
-    firing per this many seconds, whatever route it comes from."""
+    firing per this many seconds, whatever route it comes from, ..."""
+    series_rearm_s: float = math.inf
+    """... unless none of its alerts has been in force for this long (a new event)."""
     record: bool = True
     """Keep per-point scores and bands (:class:`PointScores`) for reports."""
 

@@ -7,7 +7,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,25 @@ class _Route:
         self.policy = policy
         self.rows = SeriesRegistry()  # detector rows: "key" or "key#epoch"
         self.prow = SeriesRegistry()  # policy rows: series keys (stable across epochs)
+
+
+@dataclass
+class _SiteAlert:
+    """A grouped route's alert on a site: since when, the items whose alerts are on, and
+    the resolution waiting for ``group_linger_s`` of calm (None while an item fires)."""
+
+    since: float
+    items: set[str]
+    ending: Transition | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        end = None if self.ending is None else asdict(self.ending)
+        return {"since": self.since, "items": sorted(self.items), "ending": end}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> _SiteAlert:
+        end = None if d["ending"] is None else Transition(**d["ending"])
+        return cls(float(d["since"]), set(d["items"]), end)
 
 
 #: composite group that collects the components of past epochs (never alerted on)
@@ -94,9 +113,9 @@ class DetectionStage:
         self.changes = sorted(cfg.changes, key=lambda c: c.time_s)
         #: alert key -> the kind its firing transition named (its resolution names the same)
         self.alert_kinds: dict[str, str] = {}
-        self.budget = AlertBudget(cfg.series_quiet_s)
-        #: grouped routes: site key -> (since, its items whose alerts are on)
-        self.site_alerts: dict[str, tuple[float, set[str]]] = {}
+        self.budget = AlertBudget(cfg.series_quiet_s, cfg.series_rearm_s)
+        #: grouped routes: site key -> its alert (since, items on, the pending resolution)
+        self.site_alerts: dict[str, _SiteAlert] = {}
         self._limits: dict[tuple[str, str], tuple[float, float]] = {}
 
     # ---- public API
@@ -325,29 +344,37 @@ class DetectionStage:
     ) -> tuple[NDArray[np.int8], list[Transition]]:
         """One alert per site for item series ``family|site|item``: each item has its own
         policy (its quiet period, its clearly worse), and the site's alert fires when its
-        first item fires and resolves when its last item resolved; an item that fires
-        while the site's alert is on joins it. Every item point carries its own level."""
+        first item fires and resolves once none of its items has been firing for
+        ``PipelineConfig.group_linger_s``; an item that fires while the site's alert is on
+        joins it. Every item point carries its own level."""
         prows = r.prow.rows(keys)
         level, trans = self._policy(r, t, keys, prows, score, x, res, quiet)
         out: list[Transition] = []
         for tr in trans:
             site = "|".join(tr.series.split("|")[:2])
-            since, items = self.site_alerts.get(site, (tr.ts, set()))
-            was_on = bool(items)
+            entry = self.site_alerts.get(site)
             if tr.state == "firing":
-                items.add(tr.series)
-            else:
-                items.discard(tr.series)
-            self.site_alerts[site] = (since, items)
-            if was_on == bool(items):
-                continue  # the site's alert goes on (or stays off)
-            if not items:
+                if entry is not None:  # joins the site's alert, which stays on
+                    entry.items.add(tr.series)
+                    entry.ending = None
+                    continue
+                self.site_alerts[site] = _SiteAlert(tr.ts, {tr.series})
+                i = keys.index(tr.series)
+                site_tr = replace(
+                    tr, key=alert_key(site, tr.detector, tr.severity), series=site, since=tr.ts
+                )
+                out.append(self._stable_kind(site_tr, "past_limit" if past[i] else "trend"))
+            elif entry is not None:
+                entry.items.discard(tr.series)
+                if not entry.items:
+                    entry.ending = replace(
+                        tr, key=alert_key(site, tr.detector, tr.severity), series=site,
+                        since=entry.since,
+                    )
+        for site, entry in list(self.site_alerts.items()):
+            if entry.ending is not None and t - entry.ending.ts >= self.config.group_linger_s:
                 del self.site_alerts[site]
-            i = keys.index(tr.series)
-            site_tr = replace(
-                tr, key=alert_key(site, tr.detector, tr.severity), series=site, since=since
-            )
-            out.append(self._stable_kind(site_tr, "past_limit" if past[i] else "trend"))
+                out.append(self._stable_kind(replace(entry.ending, ts=t)))
         return level, out
 
     def _explain_grouped(
@@ -539,7 +566,7 @@ class DetectionStage:
             "changes_done": self.changes_done,
             "alert_kinds": self.alert_kinds,
             "budget": self.budget.to_dict(),
-            "site_alerts": {k: [v[0], sorted(v[1])] for k, v in self.site_alerts.items()},
+            "site_alerts": {k: v.to_dict() for k, v in self.site_alerts.items()},
             "last_check": None if math.isinf(self.last_check) else self.last_check,
             "last_end": None if math.isinf(self.last_end) else self.last_end,
             "groups": self.group_reg.keys,
@@ -580,9 +607,7 @@ class DetectionStage:
             self.changes_done = int(meta["changes_done"])
             self.alert_kinds = {k: str(v) for k, v in meta["alert_kinds"].items()}
             self.budget.restore(meta["budget"])
-            self.site_alerts = {
-                k: (float(v[0]), set(v[1])) for k, v in meta["site_alerts"].items()
-            }
+            self.site_alerts = {k: _SiteAlert.from_dict(v) for k, v in meta["site_alerts"].items()}
             lc, le = meta["last_check"], meta["last_end"]
             self.last_check = -math.inf if lc is None else float(lc)
             self.last_end = -math.inf if le is None else float(le)

@@ -32,6 +32,8 @@ def reference(
     warmup: int,
     values: list[float] | None = None,
     worse: float | None = None,
+    rearm: tuple[float, int] | None = None,
+    rearm_value: float | None = None,
 ) -> tuple[list[int], list[tuple[int, str, str]]]:
     """Per-event state machine written plainly, one dict per (series, severity); with
     ``worse``, a value at least that far above the last episode's highest fires in the
@@ -51,9 +53,15 @@ def reference(
         for sv, sev in enumerate(SEVS):
             s = state.setdefault(
                 (row, sv),
-                {"on": False, "hist": [], "below": 0, "quiet": -math.inf, "peak": math.nan},
+                {"on": False, "hist": [], "below": 0, "quiet": -math.inf, "peak": math.nan,
+                 "calm": 0},
             )
             s["hist"] = ([*s["hist"], warm and score >= sev.fire])[-n:]
+            if rearm is not None:
+                good = score < rearm[0] if rearm_value is None else value <= rearm_value
+                s["calm"] = s["calm"] + 1 if not s["on"] and good else 0
+                if s["calm"] >= rearm[1]:
+                    s["quiet"] = -math.inf
             if not s["on"]:
                 clearly_worse = worse is not None and value >= s["peak"] + worse
                 if sum(s["hist"]) >= k and (ts >= s["quiet"] or clearly_worse):
@@ -163,6 +171,8 @@ EVENTS = st.lists(
     resolve_after=st.integers(1, 3),
     warmup=st.integers(0, 3),
     worse=st.sampled_from([None, 1.0, 3.0]),
+    rearm=st.sampled_from([None, (0.3, 1), (0.5, 2)]),
+    rearm_value=st.sampled_from([None, 1.0, 2.0]),
     seed=st.integers(0, 2**16),
 )
 def test_any_batching_equals_reference(
@@ -172,6 +182,8 @@ def test_any_batching_equals_reference(
     resolve_after: int,
     warmup: int,
     worse: float | None,
+    rearm: tuple[float, int] | None,
+    rearm_value: float | None,
     seed: int,
 ) -> None:
     rows = np.array([e[0] for e in events])
@@ -184,6 +196,8 @@ def test_any_batching_equals_reference(
         "cooldown": 1800.0,
         "warmup": warmup,
         "worse": worse,
+        "rearm": rearm,
+        "rearm_value": rearm_value,
     }
     pol = AlertPolicy("ewma", SEVS, **kw)  # type: ignore[arg-type]
     bounds = [0, *sorted({c for c in cuts if c < len(rows)}), len(rows)]
@@ -200,7 +214,7 @@ def test_any_batching_equals_reference(
         trans.extend(out.transitions)
     events_ = list(zip(rows.tolist(), ts.tolist(), score.tolist(), strict=True))
     ref_alerts, ref_trans = reference(
-        events_, k, 3, resolve_after, 1800.0, warmup, value.tolist(), worse
+        events_, k, 3, resolve_after, 1800.0, warmup, value.tolist(), worse, rearm, rearm_value
     )
     assert alerts == ref_alerts
     got = [(t.row, t.ts, t.severity, t.state) for t in trans]
