@@ -94,7 +94,7 @@ def test_demo_recall_and_false_alarms(demo_run: BacktestResult) -> None:
 
 
 def test_held_out_seed_recall_and_false_alarms(tmp_path: Path) -> None:
-    feeds = simulate_feeds(tmp_path, "random", seed=12)
+    feeds = simulate_feeds(tmp_path, "random", seed=21)
     res = run_backtest(feeds, load_labels(tmp_path / "labels.json"))
     m = res.metrics
     assert m is not None and m.windows > 10
