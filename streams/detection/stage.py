@@ -7,7 +7,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,6 @@ from detectors import (
     Transition,
 )
 from detectors.base import Result
-from detectors.policy import alert_key
 from streams.detection.budget import AlertBudget
 from streams.detection.config import (
     CHANGE_FAMILIES,
@@ -33,9 +32,10 @@ from streams.detection.config import (
 )
 from streams.detection.explain import explain
 from streams.detection.outputs import StageOutput
+from streams.detection.sites import SiteAlerts, explain_site
 from streams.features.windows import FeaturePoints
 from streams.series import family_of
-from streams.times import DAY, iso
+from streams.times import iso
 
 F64 = NDArray[np.float64]
 
@@ -48,25 +48,6 @@ class _Route:
         self.policy = policy
         self.rows = SeriesRegistry()  # detector rows: "key" or "key#epoch"
         self.prow = SeriesRegistry()  # policy rows: series keys (stable across epochs)
-
-
-@dataclass
-class _SiteAlert:
-    """A grouped route's alert on a site: since when, the items whose alerts are on, and
-    the resolution waiting for ``group_linger_s`` of calm (None while an item fires)."""
-
-    since: float
-    items: set[str]
-    ending: Transition | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        end = None if self.ending is None else asdict(self.ending)
-        return {"since": self.since, "items": sorted(self.items), "ending": end}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> _SiteAlert:
-        end = None if d["ending"] is None else Transition(**d["ending"])
-        return cls(float(d["since"]), set(d["items"]), end)
 
 
 #: composite group that collects the components of past epochs (never alerted on)
@@ -114,8 +95,7 @@ class DetectionStage:
         #: alert key -> the kind its firing transition named (its resolution names the same)
         self.alert_kinds: dict[str, str] = {}
         self.budget = AlertBudget(cfg.series_quiet_s, cfg.series_rearm_s)
-        #: grouped routes: site key -> its alert (since, items on, the pending resolution)
-        self.site_alerts: dict[str, _SiteAlert] = {}
+        self.sites = SiteAlerts()
         self._limits: dict[tuple[str, str], tuple[float, float]] = {}
 
     # ---- public API
@@ -324,7 +304,9 @@ class DetectionStage:
         }
         self._record(out, route, t, keys, cols, level)
         if route in GROUPED_ROUTES:
-            self._explain_grouped(trans, t, keys, score, val, lim, eta, out)
+            out.alerts.extend(
+                explain_site(tr, keys, score, val, lim, eta) for tr in trans
+            )
             return
         for tr in trans:
             i = keys.index(tr.series)
@@ -342,74 +324,16 @@ class DetectionStage:
         past: NDArray[np.bool_],
         quiet: NDArray[np.bool_],
     ) -> tuple[NDArray[np.int8], list[Transition]]:
-        """One alert per site for item series ``family|site|item``: each item has its own
-        policy (its quiet period, its clearly worse), and the site's alert fires when its
-        first item fires and resolves once none of its items has been firing for
-        ``PipelineConfig.group_linger_s``; an item that fires while the site's alert is on
-        joins it. Every item point carries its own level."""
+        """Item series ``family|site|item`` each with their own policy, alerted as one
+        alert per site (:class:`~streams.detection.sites.SiteAlerts`)."""
         prows = r.prow.rows(keys)
         level, trans = self._policy(r, t, keys, prows, score, x, res, quiet)
-        out: list[Transition] = []
-        for tr in trans:
-            site = "|".join(tr.series.split("|")[:2])
-            entry = self.site_alerts.get(site)
-            if tr.state == "firing":
-                if entry is not None:  # joins the site's alert, which stays on
-                    entry.items.add(tr.series)
-                    entry.ending = None
-                    continue
-                self.site_alerts[site] = _SiteAlert(tr.ts, {tr.series})
-                i = keys.index(tr.series)
-                site_tr = replace(
-                    tr, key=alert_key(site, tr.detector, tr.severity), series=site, since=tr.ts
-                )
-                out.append(self._stable_kind(site_tr, "past_limit" if past[i] else "trend"))
-            elif entry is not None:
-                entry.items.discard(tr.series)
-                if not entry.items:
-                    entry.ending = replace(
-                        tr, key=alert_key(site, tr.detector, tr.severity), series=site,
-                        since=entry.since,
-                    )
-        for site, entry in list(self.site_alerts.items()):
-            if entry.ending is not None and t - entry.ending.ts >= self.config.group_linger_s:
-                del self.site_alerts[site]
-                out.append(self._stable_kind(replace(entry.ending, ts=t)))
+        kinds = dict(zip(keys, np.where(past, "past_limit", "trend").tolist(), strict=True))
+        out = [
+            self._stable_kind(tr, kinds.get(item, ""))
+            for tr, item in self.sites.update(t, trans, self.config.group_linger_s)
+        ]
         return level, out
-
-    def _explain_grouped(
-        self,
-        trans: list[Transition],
-        t: float,
-        keys: list[str],
-        score: F64,
-        val: F64,
-        lim: F64,
-        eta: F64,
-        out: StageOutput,
-        worst: int = 3,
-    ) -> None:
-        """A site alert says how many items are at risk and names the worst ones."""
-        for tr in trans:
-            members = [i for i, k in enumerate(keys) if k.startswith(tr.series + "|")]
-            risk = [i for i in members if np.isfinite(score[i]) and score[i] >= 0.8]
-            order = sorted(risk or members, key=lambda i: (val[i] / lim[i], -score[i]))
-            top = order[:worst]
-            i0 = top[0]
-            a = explain(tr, lim[i0], val[i0], math.nan)
-            items = []
-            for i in top:
-                item = keys[i].rsplit("|", 1)[1]
-                when = (
-                    f", limit in {eta[i] / DAY:.0f} d" if math.isfinite(eta[i]) and eta[i] > 0
-                    else ""
-                )
-                items.append(f"{item} {val[i]:.3g} d{when}")
-            text = a.explanation
-            if tr.state == "firing":
-                text += f"; {len(risk)} of {len(members)} items at risk; worst: " + ", ".join(items)
-            comps = tuple((keys[i], float(val[i]), float(score[i])) for i in top)
-            out.alerts.append(replace(a, explanation=text, components=comps))
 
     def _changes(
         self,
@@ -566,7 +490,7 @@ class DetectionStage:
             "changes_done": self.changes_done,
             "alert_kinds": self.alert_kinds,
             "budget": self.budget.to_dict(),
-            "site_alerts": {k: v.to_dict() for k, v in self.site_alerts.items()},
+            "site_alerts": self.sites.to_dict(),
             "last_check": None if math.isinf(self.last_check) else self.last_check,
             "last_end": None if math.isinf(self.last_end) else self.last_end,
             "groups": self.group_reg.keys,
@@ -607,7 +531,7 @@ class DetectionStage:
             self.changes_done = int(meta["changes_done"])
             self.alert_kinds = {k: str(v) for k, v in meta["alert_kinds"].items()}
             self.budget.restore(meta["budget"])
-            self.site_alerts = {k: _SiteAlert.from_dict(v) for k, v in meta["site_alerts"].items()}
+            self.sites.restore(meta["site_alerts"])
             lc, le = meta["last_check"], meta["last_end"]
             self.last_check = -math.inf if lc is None else float(lc)
             self.last_end = -math.inf if le is None else float(le)
