@@ -207,7 +207,8 @@ async def _watch_alerts(settings: Settings, say: Callable[[str], None],
 
 
 def alert_line(t: AlertTransition) -> str:
-    """One short line per transition: event time, state, severity, name, series, numbers.
+    """One short line per transition: event time, state, severity, name, series, the kind of
+    change seen (when named), numbers.
 
     >>> nan = float("nan")
     >>> line = alert_line(AlertTransition("k", "firing", "vessels_waiting|USLAX", "queue_trend",
@@ -229,8 +230,9 @@ def alert_line(t: AlertTransition) -> str:
         nums.append(f"reached in {t.eta_seconds / 86400:.0f} d")
     value = f" {t.value:.3g}" if math.isfinite(t.value) else ""
     extra = f" ({', '.join(nums)})" if nums else ""
+    kind = f" {t.kind}:" if t.kind else ""
     return (f"  {when} [{colour}]{t.state:8}[/{colour}] {t.severity:8} "
-            f"{alert_name(t.detector)} {t.series}{value}{extra}")
+            f"{alert_name(t.detector)} {t.series}{kind}{value}{extra}")
 
 
 def _seconds(duration: str) -> float:
