@@ -40,6 +40,10 @@ def _mixed(seed: int, days: int = 24) -> FeaturePoints:
     dwell = 3 + rng.gamma(2.0, 0.5, n) + np.clip((hours - 10 * 24) / 24.0, 0, None) * 0.3
     dwell[rng.random(n) < 0.3] = np.nan  # hours without departures
     other = rng.poisson(2.0, n).astype(float)
+    # two items of a site run low one after the other: one site alert (grouped route)
+    day = hours / 24.0
+    item_a = np.maximum(30.0 - np.clip(day - 6, 0, None) * 2.5, 0.5) + rng.normal(0, 0.2, n)
+    item_b = np.maximum(30.0 - np.clip(day - 9, 0, None) * 2.5, 0.5) + rng.normal(0, 0.2, n)
     return _points(
         {
             "vessels_waiting|P1": queue,
@@ -48,6 +52,8 @@ def _mixed(seed: int, days: int = 24) -> FeaturePoints:
             "dwell_truck_p90|P1|T1": dwell + rng.normal(0, 0.3, n),
             "arrivals|P1": other,
             "boxes_on_terminal|P1": 100 + other * 5,
+            "days_of_supply|S1|A": item_a,
+            "days_of_supply|S1|B": item_b,
         }
     )
 
@@ -73,6 +79,7 @@ def test_batch_splits_give_identical_transitions() -> None:
     pts = _mixed(3)
     whole = _run(DetectionStage(_config()), pts, [])
     assert any(a["state"] == "firing" for a in whole)
+    assert any(a["series"] == "days_of_supply|S1" for a in whole)  # the grouped site alert
     rng = np.random.default_rng(0)
     for _ in range(1):
         # arbitrary cuts, including inside the points of one interval end
