@@ -11,7 +11,10 @@ come from the environment or a secrets directory, never from code.
 
 from __future__ import annotations
 
+import difflib
 import os
+import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -235,9 +238,36 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+#: ``BERTHWATCH_*`` variables that are not settings fields but are read all the same
+OTHER_ENV = frozenset({CONFIG_ENV, "BERTHWATCH_SECRETS_DIR"})
+
+
+def unknown_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per ``BERTHWATCH_*`` variable of the environment that names no setting,
+    with the closest known name; pydantic ignores them, and a typo would go unnoticed.
+
+    >>> unknown_env({"BERTHWATCH_KAFKA_SERVERS": "x", "BERTHWATCH_KAFKA_PROT": "9"})
+    ['BERTHWATCH_KAFKA_PROT is not a setting and is ignored (did you mean BERTHWATCH_KAFKA_PORT?)']
+    """
+    env = os.environ if environ is None else environ
+    known = {"BERTHWATCH_" + name.upper() for name in Settings.model_fields} | OTHER_ENV
+    short = sorted(k.removeprefix("BERTHWATCH_") for k in known)
+    lines = []
+    for name in sorted(env):
+        if name.startswith("BERTHWATCH_") and name not in known:
+            close = difflib.get_close_matches(name.removeprefix("BERTHWATCH_"), short, 1, 0.75)
+            hint = f" (did you mean BERTHWATCH_{close[0]}?)" if close else ""
+            lines.append(f"{name} is not a setting and is ignored{hint}")
+    return lines
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings, raising ConfigError with a one-line message on any problem."""
+    """Build the settings, raising ConfigError with a one-line message on any problem;
+    a ``BERTHWATCH_*`` variable that names no setting gets a one-line warning on stderr
+    (:func:`unknown_env`)."""
     global _config_file
+    for line in unknown_env():
+        print(f"warning: {line}", file=sys.stderr)
     path = Path(config_file) if config_file is not None else None
     if path is None and os.environ.get(CONFIG_ENV):
         path = Path(os.environ[CONFIG_ENV])

@@ -16,6 +16,7 @@ The canonical feed records themselves are :mod:`streams.feeds.codec`'s.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import zlib
@@ -57,6 +58,13 @@ def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> str | None
 
 FILE_PARTITION = -1
 """``source_partition`` of a line of a file (its ``source_offset`` is the line number)."""
+DEAD_LETTER_PREFIX = 64 * 1024
+"""The most of a rejected record's bytes (and of its key) a dead letter carries; the whole
+is named by its length and SHA-256 in the headers, so a dead letter always fits."""
+DEAD_LETTER_MAX_BYTES = 1 << 20
+"""``max.message.bytes`` of the dead-letter topic, set explicitly: a prefix, a key and the
+headers fit with room."""
+_MESSAGE_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,29 @@ class DeadLetter:
     error_class: str
     """The reason code (:class:`streams.feeds.results.Reason` value)."""
     error_message: str
+    original_length: int = -1
+    """Length in bytes of the rejected record (-1: not given); see :meth:`bounded`."""
+    original_sha256: str = ""
+
+    def bounded(self, value: bytes | None, key: bytes | None = None) -> tuple[
+        DeadLetter, bytes, bytes | None
+    ]:
+        """This dead letter for the rejected ``value`` (and ``key``): at most
+        :data:`DEAD_LETTER_PREFIX` bytes of each, the value's length and SHA-256 in the
+        headers, the message cut to 2,000 characters. Nothing a producer can be handed
+        makes a dead letter too large for its topic.
+
+        >>> d, v, k = DeadLetter.of_line("f.csv", 3, "line_too_long", "x").bounded(b"a" * 10**6)
+        >>> len(v), d.original_length, d.original_sha256[:12]
+        (65536, 1000000, 'cdc76e5c9914')
+        """
+        raw = value or b""
+        letter = DeadLetter(
+            self.source_topic, self.source_partition, self.source_offset, self.error_class,
+            self.error_message[:_MESSAGE_CHARS], len(raw), hashlib.sha256(raw).hexdigest(),
+        )
+        cut_key = None if key is None else key[:DEAD_LETTER_PREFIX]
+        return letter, raw[:DEAD_LETTER_PREFIX], cut_key
 
     @classmethod
     def of_line(cls, file_name: str, line: int, reason: str, message: str) -> DeadLetter:
@@ -87,20 +118,25 @@ class DeadLetter:
         return cls(f"file:{file_name}", FILE_PARTITION, line, reason, message)
 
     def headers(self) -> Headers:
-        return [
+        out = [
             ("source_topic", self.source_topic.encode()),
             ("source_partition", str(self.source_partition).encode()),
             ("source_offset", str(self.source_offset).encode()),
             ("error_class", self.error_class.encode()),
             ("error_message", self.error_message.encode()),
         ]
+        if self.original_length >= 0:
+            out.append(("original_length", str(self.original_length).encode()))
+            out.append(("original_sha256", self.original_sha256.encode()))
+        return out
 
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, bytes]]) -> DeadLetter:
         """Read back a dead letter's headers (KeyError/ValueError if they are not one's)."""
         h = {k: bytes(v).decode() for k, v in headers}
         return cls(h["source_topic"], int(h["source_partition"]), int(h["source_offset"]),
-                   h["error_class"], h["error_message"])
+                   h["error_class"], h["error_message"], int(h.get("original_length", -1)),
+                   h.get("original_sha256", ""))
 
 
 # --------------------------------------------------------------------------- end of feed

@@ -26,6 +26,7 @@ from enum import Enum
 
 from streams.feeds.codec import Kind, kind_of
 from streams.feeds.results import Record
+from streams.kafka.records import DEAD_LETTER_MAX_BYTES
 from streams.settings import Settings
 
 
@@ -48,7 +49,10 @@ def _compacted(_s: Settings) -> dict[str, str]:
 
 
 def _deadletter(s: Settings) -> dict[str, str]:
-    return {"retention.ms": str(s.deadletter_retention_ms)}
+    return {
+        "retention.ms": str(s.deadletter_retention_ms),
+        "max.message.bytes": str(DEAD_LETTER_MAX_BYTES),
+    }
 
 
 def _partials(_s: Settings) -> dict[str, str]:

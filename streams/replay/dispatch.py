@@ -190,8 +190,10 @@ class Dispatch:
         result = out.result
         if isinstance(result, Rejection):
             stats.rejected[result.reason.value] += 1
-            letter = DeadLetter.of_line(path.name, line, result.reason.value, result.message)
-            await sender.send(self.topics["deadletter"], f"{path.name}:{line}".encode(), out.raw,
+            letter, value, _ = DeadLetter.of_line(
+                path.name, line, result.reason.value, result.message
+            ).bounded(out.raw)
+            await sender.send(self.topics["deadletter"], f"{path.name}:{line}".encode(), value,
                               None, headers=letter.headers())
             return
         if isinstance(result, Ignored):

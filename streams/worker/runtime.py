@@ -293,8 +293,10 @@ class WorkerRuntime:
         for rej in res.rejected:
             m = msgs[rej.index]
             DEAD_LETTERS.labels(tp.topic, rej.reason).inc()
-            letter = DeadLetter(tp.topic, tp.partition, m.offset, rej.reason, rej.message)
-            await self.producer.send(self.deadletter_topic, key=m.key, value=m.value,
+            letter, value, key = DeadLetter(
+                tp.topic, tp.partition, m.offset, rej.reason, rej.message
+            ).bounded(m.value, m.key)
+            await self.producer.send(self.deadletter_topic, key=key, value=value,
                                      headers=letter.headers())
         await self._emit(res)
 

@@ -217,3 +217,35 @@ def test_from_to_keeps_only_that_event_time_range(stack: Settings, shared_data: 
     assert "outside --from/--to" in out.stdout
     bad = run_cli("replay", "--from", "yesterday-ish", source, env=_create(prefix), check=False)
     assert bad.returncode == 2 and "--from" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_one_megabyte_line_is_a_bounded_dead_letter_and_the_rest_goes_through(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """A 1 MB line once made the dead-letter record too large for the broker and the replay
+    died half-way; now its dead letter carries a 64 KiB prefix, its length and its hash."""
+    import hashlib
+
+    from streams.feeds.identifiers import iso6346_check_digit
+
+    def box(n: int) -> str:
+        head = f"CSQU{n:06d}"
+        return head + str(iso6346_check_digit(head))
+
+    good = [f"2021-11-01T{h:02d}:{m:02d}:00Z,USLAX,APMT,{box(h * 180 + m * 3 + i)},discharged"
+            for h in range(24) for m in range(60) for i in range(3)]
+    huge = "2021-11-01T12:00:00Z,USLAX,APMT," + "X" * 1_000_000 + ",discharged"
+    lines = [GOOD_CONTAINERS[0], *good[:2000], huge, *good[2000:]]
+    path = _write(tmp_path / "containers.csv", lines)
+    prefix = _prefix()
+    out = run_cli("replay", "--max", str(path), env=_create(prefix))
+    assert out.returncode == 0, out.stdout + out.stderr
+    records = [r for r in read_topic(stack, prefix + "containers") if r[2] is not None]
+    assert len(records) == len(good)
+    dead = read_topic(stack, prefix + "deadletter")
+    (letter,) = [d for d in dead if d[5]["error_class"] == "oversized_record"]
+    value, headers = letter[3], letter[5]
+    assert len(value) == 64 * 1024 and huge.encode().startswith(value)
+    assert int(headers["original_length"]) == len(huge.encode())
+    assert headers["original_sha256"] == hashlib.sha256(huge.encode()).hexdigest()
+    assert int(headers["source_offset"]) == 2002  # its line, header included

@@ -51,7 +51,7 @@ def test_partitions_and_configuration_follow_the_settings() -> None:
     compact = {"cleanup.policy": "compact", "retention.ms": "-1"}
     assert {t.short: t.config(s) for t in TOPICS} == {
         "positions": feed, "vessels": compact, "containers": feed, "inventory": feed,
-        "deadletter": {"retention.ms": "2000"},
+        "deadletter": {"retention.ms": "2000", "max.message.bytes": str(1 << 20)},
         "partials": {"retention.ms": "604800000", "max.message.bytes": "16777216"},
         "alerts": compact,
         "checkpoints": {**compact, "max.message.bytes": "67108864", "segment.ms": "600000",

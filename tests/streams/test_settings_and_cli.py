@@ -63,6 +63,17 @@ def test_cli_bad_environment_is_one_line_without_traceback() -> None:
     assert len(lines) == 1 and "kafka_port" in lines[0] and "BERTHWATCH_KAFKA_PORT" in lines[0]
 
 
+def test_unknown_environment_variable_is_one_warning_naming_the_closest_setting() -> None:
+    env = {"BERTHWATCH_SECURITY_PROTOCL": "SASL_SSL", "BERTHWATCH_KAFKA_PROT": "9"}
+    result = _run(["stack", "status"], env)
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
+    assert lines == [
+        "warning: BERTHWATCH_KAFKA_PROT is not a setting and is ignored "
+        "(did you mean BERTHWATCH_KAFKA_PORT?)",
+        "warning: BERTHWATCH_SECURITY_PROTOCL is not a setting and is ignored",
+    ]
+
+
 def test_cli_bad_option_names_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "missing.yml"), "stack", "up"])
     assert result.exit_code == 2
