@@ -132,9 +132,12 @@ def build() -> dict[str, Any]:
             unit="short", width=12))
         .with_panel(timeseries(
             "Alertmanager errors", "Failed posts to Alertmanager per 5 minutes, per worker "
-            "(BerthwatchAlertmanagerUnreachable above 3).",
+            "(BerthwatchAlertmanagerUnreachable above 3), and alerts it refused with a 4xx "
+            "(dropped, by status).",
             [query("sum by (instance) (increase(berthwatch_alertmanager_errors_total[5m]))",
-                   "{{instance}}")],
+                   "{{instance}}"),
+             query("sum by (status) (increase(berthwatch_alerts_rejected_total[5m]))",
+                   "refused {{status}}")],
             unit="short", width=12, limit=3))
         .with_panel(stat(
             "Workers up", "Workers Prometheus scrapes successfully (BerthwatchWorkerDown "

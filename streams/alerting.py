@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from streams.detection import AlertTransition
-from streams.metrics import ALERTMANAGER_ERRORS, ALERTS_FIRING, ALERTS_SENT
+from streams.metrics import ALERTMANAGER_ERRORS, ALERTS_FIRING, ALERTS_REJECTED, ALERTS_SENT
 from streams.series import SeriesKey
 from streams.times import iso
 
@@ -187,19 +188,55 @@ class AlertmanagerSender:
                     await self._post(client, batch)
 
     async def _post(self, client: httpx.AsyncClient, batch: list[AlertmanagerAlert]) -> None:
+        """Deliver a batch: a 2xx delivers it; a 4xx (Alertmanager refuses something in it)
+        is answered alert by alert, so one bad alert is dropped and counted
+        (``berthwatch_alerts_rejected_total``) and never holds the others back; a 5xx or no
+        answer is retried with back-off (one log line when it starts failing, then one per
+        back-off step at most every 30 s)."""
         backoff = 0.5
-        payload = [a.to_alertmanager() for a in batch]
+        failing_since: float | None = None
+        last_log = -math.inf
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                resp = await client.post(self.url, json=payload)
-                resp.raise_for_status()
-            except httpx.HTTPError as e:
-                ALERTMANAGER_ERRORS.inc()
-                log.warning("alertmanager %s unreachable (%s); retrying in %.1fs", self.url, e,
-                            backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-                continue
-            for alert in batch:
-                ALERTS_SENT.labels(alert.severity, "firing" if alert.firing else "resolved").inc()
-            return
+            status = await self._try(client, batch)
+            if status is not None and status < 400:
+                for alert in batch:
+                    state = "firing" if alert.firing else "resolved"
+                    ALERTS_SENT.labels(alert.severity, state).inc()
+                if failing_since is not None:
+                    log.info("alertmanager %s answers again after %.0fs", self.url,
+                             loop.time() - failing_since)
+                return
+            if status is not None and status < 500:
+                if len(batch) == 1:
+                    self._reject(batch[0], status)
+                    return
+                for alert in batch:  # find the one it refuses; the others go through
+                    await self._post(client, [alert])
+                return
+            ALERTMANAGER_ERRORS.inc()
+            now = loop.time()
+            if failing_since is None:
+                failing_since = now
+            if now - last_log >= 30.0:
+                last_log = now
+                what = "unreachable" if status is None else f"answered {status}"
+                log.warning("alertmanager %s %s; retrying %d alert(s) with back-off (now %.1fs)",
+                            self.url, what, len(batch), backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    async def _try(self, client: httpx.AsyncClient, batch: list[AlertmanagerAlert]) -> int | None:
+        """The HTTP status of one post of ``batch``; None when nothing answered."""
+        try:
+            resp = await client.post(self.url, json=[a.to_alertmanager() for a in batch])
+        except httpx.HTTPError:
+            return None
+        return resp.status_code
+
+    def _reject(self, alert: AlertmanagerAlert, status: int) -> None:
+        ALERTS_REJECTED.labels(str(status)).inc()
+        if self.active.get(alert.key) is alert:
+            del self.active[alert.key]  # not re-sent every minute either
+        log.warning("alertmanager %s refused alert %s (%s, %s): HTTP %d; dropped", self.url,
+                    alert.key, alert.name, alert.labels.get("series", "?"), status)

@@ -97,6 +97,13 @@ ALERTS_PUBLISHED = Counter(
     ["detector", "severity", "state"],
     registry=REGISTRY,
 )
+ALERTS_REJECTED = Counter(
+    "berthwatch_alerts_rejected_total",
+    "Alert transitions Alertmanager refused (a 4xx answer to that alert alone): dropped, "
+    "never retried, by HTTP status.",
+    ["status"],
+    registry=REGISTRY,
+)
 ALERTMANAGER_ERRORS = Counter(
     "berthwatch_alertmanager_errors_total",
     "Failed deliveries to Alertmanager (retried with back-off).",

@@ -124,3 +124,34 @@ def test_stale_feed_inhibits_congestion_of_the_same_port(stack: Settings,
     assert state("test-queue-uslax-2")["state"] == "active"  # another port is not silenced
     eventually(lambda: receiver.alerts("test-queue-uslax-2", "firing"), timeout=60)
     assert receiver.alerts("test-queue-uslgb", "firing") == []
+
+
+def test_an_alert_alertmanager_refuses_is_dropped_and_does_not_block_the_others(
+    stack: Settings, receiver: Receiver
+) -> None:
+    """A batch Alertmanager answered 400 was retried for ever, every later alert behind it;
+    now the refused alert alone is dropped and counted, the rest is delivered at once."""
+    from streams.metrics import ALERTS_REJECTED
+
+    good = _alert("test-good-uslax", "BerthwatchQueueBuilding", "USLAX", "congestion")
+    bad = _alert("test-bad-uslax", "BerthwatchQueueBuilding", "USLAX", "congestion")
+    bad.labels["not a label name"] = "x"  # Alertmanager answers 400 to the batch holding it
+    before = ALERTS_REJECTED.labels("400")._value.get()
+
+    async def go() -> float:
+        sender = AlertmanagerSender(stack.am_url)
+        sender.start()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        sender.submit([bad, good])
+        await sender.drain()
+        await asyncio.sleep(0.5)
+        await sender.stop()
+        assert "test-bad-uslax" not in sender.active  # never re-sent
+        return loop.time() - t0
+
+    took = asyncio.run(go())
+    assert took < 5.0
+    assert ALERTS_REJECTED.labels("400")._value.get() == before + 1
+    eventually(lambda: receiver.alerts("test-good-uslax", "firing"), timeout=60)
+    assert receiver.alerts("test-bad-uslax", "firing") == []
