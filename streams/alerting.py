@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,11 +150,20 @@ class AlertmanagerSender:
                 self.active[alert.key] = alert
             else:
                 self.active.pop(alert.key, None)
-        for severity in {a.severity for a in alerts}:
+        self._count()
+        self._queue.put_nowait(list(alerts))
+
+    def forget(self, gone: Callable[[AlertmanagerAlert], bool]) -> None:
+        """Stop re-sending the active alerts ``gone`` selects (their series moved to
+        another worker, which re-sends them): ``berthwatch_alerts_firing`` counts the rest."""
+        self.active = {k: a for k, a in self.active.items() if not gone(a)}
+        self._count()
+
+    def _count(self) -> None:
+        for severity in ("warning", "critical", *{a.severity for a in self.active.values()}):
             ALERTS_FIRING.labels(severity).set(
                 sum(1 for a in self.active.values() if a.severity == severity)
             )
-        self._queue.put_nowait(list(alerts))
 
     def start(self) -> None:
         if self._task is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -95,6 +96,27 @@ class Exporter:
     items: dict[str, _ItemState] = field(default_factory=dict)
     item_values: dict[str, float] = field(default_factory=dict)
     event_time: dict[str, int] = field(default_factory=dict)
+    owner: int = -1
+    """The detection shard whose output is being exported (set by the worker)."""
+    exported: dict[int, set[tuple[Any, tuple[str, ...]]]] = field(default_factory=dict)
+    """Per detection shard, every (gauge, label values) it set: what to drop when the
+    shard moves to another worker, so a sum across workers counts each series once."""
+
+    def _g(self, gauge: Any, *labels: str) -> Any:
+        """``gauge.labels(*labels)``, remembered as exported by the current shard."""
+        self.exported.setdefault(self.owner, set()).add((gauge, labels))
+        return gauge.labels(*labels)
+
+    def forget_shard(self, shard: int) -> int:
+        """Drop every series the shard exported (it now belongs to another worker); the
+        number dropped."""
+        gone = self.exported.pop(shard, set())
+        still = set().union(*self.exported.values()) if self.exported else set()
+        for gauge, labels in gone - still:
+            _remove(gauge, *labels)
+        items = {lab[-1] for g, lab in gone if g is DETECTOR_SCORE}
+        self.items = {k: v for k, v in self.items.items() if k not in items}
+        return len(gone - still)
 
     # -- feature points
 
@@ -111,30 +133,30 @@ class Exporter:
                 self.item_values[key] = value
                 if key in self.items:
                     self.items[key].value = value
-                    ITEM_DAYS_OF_SUPPLY.labels(*series.fields).set(value)
+                    self._g(ITEM_DAYS_OF_SUPPLY, *series.fields).set(value)
                 continue
             port = series.place if series.place is not None else ""
-            SERIES_VALUE.labels(key).set(value)
+            self._g(SERIES_VALUE, key).set(value)
             terminal = series.detail if series.detail is not None else "all"
             if fam == "vessels_waiting":
-                VESSELS_WAITING.labels(port).set(value)
+                self._g(VESSELS_WAITING, port).set(value)
             elif fam == "arrivals":
-                VESSEL_ARRIVALS.labels(port).set(value)
+                self._g(VESSEL_ARRIVALS, port).set(value)
             elif fam == "departures":
-                VESSEL_DEPARTURES.labels(port).set(value)
+                self._g(VESSEL_DEPARTURES, port).set(value)
             elif fam in ("wait_p50", "wait_p90"):
-                VESSEL_WAIT.labels(port, "0.5" if fam == "wait_p50" else "0.9").set(value * HOUR)
+                self._g(VESSEL_WAIT, port, "0.5" if fam == "wait_p50" else "0.9").set(value * HOUR)
             elif fam == "boxes_on_terminal":
-                BOXES_ON_TERMINAL.labels(port, terminal).set(value)
+                self._g(BOXES_ON_TERMINAL, port, terminal).set(value)
             elif fam in ("past_truck_limit", "past_rail_limit"):
-                BOXES_PAST_LIMIT.labels(port, terminal, fam.split("_")[1]).set(value)
+                self._g(BOXES_PAST_LIMIT, port, terminal, fam.split("_")[1]).set(value)
             elif fam in _DWELL:
                 mode, q = _DWELL[fam]
-                CONTAINER_DWELL.labels(port, terminal, mode, q).set(value * DAY)
+                self._g(CONTAINER_DWELL, port, terminal, mode, q).set(value * DAY)
             elif fam in ("days_of_supply_p10", "days_of_supply_p50"):
-                DAYS_OF_SUPPLY.labels(port, "0.1" if fam.endswith("p10") else "0.5").set(value)
+                self._g(DAYS_OF_SUPPLY, port, "0.1" if fam.endswith("p10") else "0.5").set(value)
             elif fam == "below_limit":
-                ITEMS_BELOW_LIMIT.labels(port).set(value)
+                self._g(ITEMS_BELOW_LIMIT, port).set(value)
 
     def _event_time(self, points: FeaturePoints) -> None:
         """Newest interval end per port or region, from its vessel and container series."""
@@ -176,20 +198,20 @@ class Exporter:
                   i: int) -> None:
         score = float(cols["score"][i])
         if math.isfinite(score):
-            DETECTOR_SCORE.labels(route, key).set(score)
+            self._g(DETECTOR_SCORE, route, key).set(score)
         if route == "composite":
-            DISRUPTION_INDEX.labels(SeriesKey.parse(key).place).set(float(cols["value"][i]))
+            self._g(DISRUPTION_INDEX, SeriesKey.parse(key).place or "").set(float(cols["value"][i]))
             return
         for gauge, name in ((DETECTOR_EXPECTED, "expected"), (DETECTOR_LOWER, "lower"),
                             (DETECTOR_UPPER, "upper")):
             v = float(cols[name][i]) if name in cols else math.nan
             if math.isfinite(v):
-                gauge.labels(route, key).set(v)
+                self._g(gauge, route, key).set(v)
         if route in TREND_ROUTES:
-            DETECTOR_LIMIT.labels(route, key).set(self.config.limit_of(route, key))
+            self._g(DETECTOR_LIMIT, route, key).set(self.config.limit_of(route, key))
             crossing = float(cols["crossing"][i])
             if math.isfinite(crossing) and crossing > ts:
-                DETECTOR_CROSSING.labels(route, key).set(crossing)
+                self._g(DETECTOR_CROSSING, route, key).set(crossing)
             else:
                 _remove(DETECTOR_CROSSING, route, key)
 
@@ -208,22 +230,21 @@ class Exporter:
         for key, st in keep.items():
             site, item = SeriesKey.parse(key).fields
             value = self.item_values.get(key, st.value)
-            ITEM_DAYS_OF_SUPPLY.labels(site, item).set(value)
-            SERIES_VALUE.labels(key).set(value)
-            DETECTOR_SCORE.labels(st.detector, key).set(st.score)
+            self._g(ITEM_DAYS_OF_SUPPLY, site, item).set(value)
+            self._g(SERIES_VALUE, key).set(value)
+            self._g(DETECTOR_SCORE, st.detector, key).set(st.score)
         self.items = keep
         # values of items outside the top are not needed any more
         self.item_values = {k: v for k, v in self.item_values.items() if k in keep}
 
     # -- alerts
 
-    @staticmethod
-    def alert(a: AlertTransition) -> None:
+    def alert(self, a: AlertTransition) -> None:
         if is_item(a.series):
             return  # item alerts go to Alertmanager and the topic, not to labels
         firing = a.state == "firing"
-        ALERT_ACTIVE.labels(a.detector, a.series, a.severity).set(1.0 if firing else 0.0)
-        ALERT_SINCE.labels(a.detector, a.series, a.severity).set(a.since if firing else 0.0)
+        self._g(ALERT_ACTIVE, a.detector, a.series, a.severity).set(1.0 if firing else 0.0)
+        self._g(ALERT_SINCE, a.detector, a.series, a.severity).set(a.since if firing else 0.0)
 
 
 def _remove(gauge: object, *labels: str) -> None:

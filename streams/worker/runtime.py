@@ -260,6 +260,7 @@ class WorkerRuntime:
             await self._features(tp, owned.state, msgs)
         else:
             assert isinstance(owned.state, DetectShard)
+            self.exporter.owner = tp.partition
             await self._detect(owned.state, msgs)
         owned.offset = msgs[-1].offset + 1
         done = time.perf_counter()
@@ -418,6 +419,7 @@ class WorkerRuntime:
                 if ledger is None:
                     ledger = await self._read_compacted(self.alerts_topic)
                 self._rebuild_ledger(state, tp.partition, ledger)
+                FEED_COMPLETE.set(1.0 if state.complete else 0.0)  # at once, not at the next batch
             self.owned[tp] = _Owned(stage, state, offset)
             # zero-valued series from the start, so rates read 0 rather than "no data"
             RECORDS_IN.labels(tp.topic)
@@ -433,6 +435,7 @@ class WorkerRuntime:
         """Transitions of this shard already on the alerts topic: not to publish again;
         the firing ones go back to the Alertmanager sender's re-send set."""
         firing = []
+        self.exporter.owner = partition
         for value in ledger.values():
             a = decode_alert(value)
             if shard_of(a.series.encode(), self.shards) != partition:
@@ -455,7 +458,22 @@ class WorkerRuntime:
             await self.checkpoint(mine)
         for tp in mine:
             del self.owned[tp]
+            if tp.topic == self.partials_topic:
+                self._forget_shard(tp.partition)
         self._count_assigned()
+
+    def _forget_shard(self, partition: int) -> None:
+        """A detection shard moved to another worker: drop its series from ``/metrics``
+        and its alerts from the re-send set (the new owner exports and re-sends them from
+        its restored state), so sums across workers count everything once."""
+        dropped = self.exporter.forget_shard(partition)
+        if self.sender is not None:
+            self.sender.forget(
+                lambda a: shard_of(a.labels.get("series", "").encode(), self.shards) == partition
+            )
+        shards = [o.state for o in self.owned.values() if isinstance(o.state, DetectShard)]
+        FEED_COMPLETE.set(1.0 if shards and all(s.complete for s in shards) else 0.0)
+        log.info("shard %d left this worker: %d exported series dropped", partition, dropped)
 
     def _count_assigned(self) -> None:
         counts: dict[str, int] = {t: 0 for t in [*self.feed_topics, self.partials_topic]}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -151,3 +152,46 @@ def test_two_workers_split_the_partitions_and_publish_what_one_does(
     finally:
         for w in workers:
             w.stop()
+
+
+def test_after_a_rebalance_the_alert_metrics_sum_to_one_workers(
+        stack: Settings, spb_feed: tuple[list[Path], Path], spb_backtest: list[Transition],
+        tmp_path: Path) -> None:
+    """A worker that lost a detection shard kept exporting its alerts (and re-sending them),
+    so sums across workers counted them twice; now it drops them, and the new owner
+    exports them from its restored state at once."""
+    paths, labels = spb_feed
+    env = deployment("rebalance", labels, BERTHWATCH_DETECT_PARTITIONS="2")
+    partials = env["BERTHWATCH_TOPIC_PREFIX"] + "partials"
+    first = Worker(tmp_path / "w0.log", 16080, env)
+    second = None
+    try:
+        first.wait_ready()
+        replay = _replay(paths, env, tmp_path / "replay.log")
+        assert replay.wait(300) == 0, (tmp_path / "replay.log").read_text()[-2000:]
+        wait_detected_to_end([first])
+        names = ("berthwatch_alert_active", "berthwatch_alerts_firing")
+
+        def settled() -> dict[str, float] | None:
+            before = {n: metric(first, n) for n in names}
+            time.sleep(3)
+            return before if before == {n: metric(first, n) for n in names} else None
+
+        alone = eventually(settled, timeout=60)
+        assert alone["berthwatch_alert_active"] > 0 and alone["berthwatch_alerts_firing"] > 0
+        second = Worker(tmp_path / "w1.log", 16081, env)
+        second.wait_ready()
+        eventually(lambda: metric(second, "berthwatch_assigned_partitions", topic=partials) > 0,
+                   timeout=90)
+        workers = (first, second)
+
+        def summed() -> dict[str, float]:
+            return {n: sum(metric(w, n) for w in workers) for n in names}
+
+        eventually(lambda: summed() == alone, timeout=60, interval=1.0)
+        # every worker that owns a shard says the feed is complete, at once after a restore
+        assert all(metric(w, "berthwatch_feed_complete") == 1 for w in workers)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()

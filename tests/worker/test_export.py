@@ -225,12 +225,40 @@ def test_alert_gauges_follow_transitions_but_not_items() -> None:
 
     series = "vessels_waiting|XZALR"
     labels = {"detector": "queue_trend", "series": series, "severity": "warning"}
-    Exporter.alert(alert(series, "firing"))
+    exp = Exporter(PipelineConfig())
+    exp.alert(alert(series, "firing"))
     assert REGISTRY.get_sample_value("berthwatch_alert_active", labels) == 1.0
     assert REGISTRY.get_sample_value("berthwatch_alert_since_timestamp_seconds", labels) == T
-    Exporter.alert(alert(series, "resolved"))
+    exp.alert(alert(series, "resolved"))
     assert REGISTRY.get_sample_value("berthwatch_alert_active", labels) == 0.0
     item = "days_of_supply|SITE-ALR|X"
     assert is_item(item)
-    Exporter.alert(alert(item, "firing"))
+    exp.alert(alert(item, "firing"))
     assert REGISTRY.get_sample_value("berthwatch_alert_active", {**labels, "series": item}) is None
+
+
+def test_a_shard_that_moves_away_takes_its_series_off_metrics() -> None:
+    """After a rebalance the worker that lost a detection shard kept exporting its series
+    and alerts, so a sum across workers counted them twice."""
+
+    def alert(series: str) -> AlertTransition:
+        return AlertTransition("k", "firing", series, "queue_trend", "warning", T + 7200, T, 1.0,
+                               NAN, NAN, NAN, NAN, NAN, NAN, NAN, "")  # fmt: skip
+
+    exp = Exporter(PipelineConfig())
+    exp.owner = 0
+    exp.points(FeaturePoints(np.array([b"vessels_waiting|XZSHA"]), np.array([T]),
+                             np.array([7.0])))
+    exp.alert(alert("vessels_waiting|XZSHA"))
+    exp.owner = 1
+    exp.points(FeaturePoints(np.array([b"vessels_waiting|XZSHB"]), np.array([T]),
+                             np.array([9.0])))
+    mine = {"detector": "queue_trend", "series": "vessels_waiting|XZSHA", "severity": "warning"}
+    assert REGISTRY.get_sample_value("berthwatch_vessels_waiting", {"port": "XZSHA"}) == 7.0
+    assert REGISTRY.get_sample_value("berthwatch_alert_active", mine) == 1.0
+    assert exp.forget_shard(0) >= 3  # series value, vessels waiting, alert active and since
+    assert REGISTRY.get_sample_value("berthwatch_vessels_waiting", {"port": "XZSHA"}) is None
+    assert REGISTRY.get_sample_value("berthwatch_alert_active", mine) is None
+    # the other shard's series stay
+    assert REGISTRY.get_sample_value("berthwatch_vessels_waiting", {"port": "XZSHB"}) == 9.0
+    assert exp.forget_shard(0) == 0
