@@ -189,6 +189,8 @@ class _When(click.ParamType):
 @click.option("--from", "start", type=_When(), help="Skip records before this event time.")
 @click.option("--to", "end", type=_When(), help="Skip records at or after this event time.")
 @click.option("--resume", is_flag=True, help="Continue a replay of these files where it stopped.")
+@click.option("--wait", "wait_broker", is_flag=True,
+              help="Ride out a broker outage (stop after kafka_outage_seconds otherwise).")
 @click.option("--default-time", type=_When(),
               help="Receive time for bare NMEA sentences that carry none (else dead-lettered).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -196,8 +198,8 @@ class _When(click.ParamType):
                    "(default: replay/last.png in the stack folder).")
 @click.pass_context
 def replay(ctx: click.Context, paths: tuple[Path, ...], speed: float | None, as_fast: bool,
-           start: int | None, end: int | None, resume: bool, default_time: int | None,
-           plot_path: Path | None) -> None:
+           start: int | None, end: int | None, resume: bool, wait_broker: bool,
+           default_time: int | None, plot_path: Path | None) -> None:
     """Replay feed files (AIS NMEA, MarineCadastre CSV, container or inventory CSV/JSON
     lines; plain or gzip) into Kafka in event time, dead-lettering bad lines."""
     from streams import replay as replay_mod
@@ -206,7 +208,8 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], speed: float | None, as_
         raise click.BadParameter("give either --speed or --max", param_hint="--speed")
     s = settings_from(ctx)
     options = replay_mod.options_from_settings(
-        s, speed=speed, start_ms=start, end_ms=end, resume=resume, fallback_time_ms=default_time
+        s, speed=speed, start_ms=start, end_ms=end, resume=resume, fallback_time_ms=default_time,
+        wait=wait_broker,
     )
     total = sum(p.stat().st_size for p in paths)
     columns = (

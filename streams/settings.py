@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     """Records more than this many seconds ahead of the wall clock are rejected as
     time_in_future (clock skew of producers)."""
 
+    kafka_outage_seconds: float = Field(30.0, gt=0)
+    """A broker that acknowledges nothing for this long is down: a replay stops, saves its
+    resume state and says so in one line (or, with ``--wait``, waits for it)."""
+
     detect_partitions: int = Field(1, ge=1)
     """Partitions of the partials topic, i.e. detection shards. Series are sharded by
     port, region or site; with more than one, each shard checks staleness on its own

@@ -50,6 +50,21 @@ class BatchSender:
         self._cache: dict[str, dict[bytes, int]] = {topic: {} for topic in partitions}
         self._batches: dict[str, dict[int, Any]] = {topic: {} for topic in partitions}
         self._pending: list[asyncio.Future[Any]] = []
+        self.unacked = 0
+        """Batches handed to the producer and not acknowledged yet."""
+        self.acked_at = time.monotonic()
+        """Monotonic time of the last acknowledgement (or of the first send after none
+        were waiting)."""
+
+    def stalled_s(self) -> float:
+        """Seconds the broker has not acknowledged anything while batches wait (0 when
+        none wait): how long the broker has been unreachable, as the sender sees it."""
+        return 0.0 if self.unacked == 0 else time.monotonic() - self.acked_at
+
+    def _acked(self, fut: asyncio.Future[Any]) -> None:
+        self.unacked -= 1
+        if not fut.cancelled() and fut.exception() is None:
+            self.acked_at = time.monotonic()
 
     def partition_of(self, topic: str, key: bytes) -> int:
         cache = self._cache[topic]
@@ -125,7 +140,16 @@ class BatchSender:
         self._batches[topic][part] = self.producer.create_batch()
 
     async def _submit(self, topic: str, part: int, batch: Any) -> None:
-        self._pending.append(await self.producer.send_batch(batch, topic, partition=part))
+        if self.unacked == 0:
+            self.acked_at = time.monotonic()
+        self.unacked += 1
+        try:
+            fut = await self.producer.send_batch(batch, topic, partition=part)
+        except BaseException:
+            self.unacked -= 1
+            raise
+        fut.add_done_callback(self._acked)
+        self._pending.append(fut)
 
     async def checkpoint(self) -> list[asyncio.Future[Any]]:
         """Send every open batch; the acknowledgements of everything sent so far."""

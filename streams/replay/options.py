@@ -30,6 +30,8 @@ class ReplayOptions:
     fallback_time_ms: int | None = None  # receive time of bare NMEA sentences
     stop_after: int | None = None  # stop after this many items (tests of resume)
     end_of_feed: bool = True  # end a complete replay with end-of-feed markers
+    outage_s: float = 30.0  # the broker acknowledging nothing this long is an outage
+    wait: bool = False  # ride out an outage (with a line when it starts and ends) or stop
 
 
 def options_from_settings(settings: Settings, **overrides: Any) -> ReplayOptions:
@@ -42,6 +44,6 @@ def options_from_settings(settings: Settings, **overrides: Any) -> ReplayOptions
         window=TimeWindow(int(settings.earliest_event_time.timestamp() * 1000),
                           int((time.time() + settings.future_tolerance_seconds) * 1000)),
         max_bytes=settings.max_record_bytes,
-        **overrides,
+        **{"outage_s": settings.kafka_outage_seconds, **overrides},
     )
 

@@ -10,12 +10,16 @@ topic with an end-of-feed marker. A complete run is logged in ``replays.jsonl``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from streams.feeds.files import detect_format
 from streams.feeds.parse import FeedContext, FeedFormat
@@ -35,6 +39,7 @@ from streams.replay.stats import ReplayStats
 from streams.settings import Settings
 
 ProgressFn = Callable[[int, int, int | None], None]  # bytes read, records sent, event time
+log = logging.getLogger(__name__)
 
 
 async def replay(
@@ -74,22 +79,68 @@ async def replay(
                 raise ReplayError(f"topic {full} does not exist: run `berthwatch topics create`")
             partitions[full] = sorted(parts)
         sender = BatchSender(producer, partitions)
-        t0 = time.monotonic()
-        started = time.time()
-        complete = await _run(files, formats, state, options, stats, sender, topics, state_file,
-                              progress)
-        await sender.flush()
-        save_state(state_file, files, state)
-        if complete and options.end_of_feed:
-            await _end_of_feed(sender, topics, stats)
-        stats.wall_seconds = time.monotonic() - t0
-        if complete:
-            _log_run(settings, files, stats, started)
+
+        async def send_all() -> None:
+            t0 = time.monotonic()
+            started = time.time()
+            complete = await _run(files, formats, state, options, stats, sender, topics,
+                                  state_file, progress)
+            await sender.flush()
+            save_state(state_file, files, state)
+            if complete and options.end_of_feed:
+                await _end_of_feed(sender, topics, stats)
+            stats.wall_seconds = time.monotonic() - t0
+            if complete:
+                _log_run(settings, files, stats, started)
+
+        await _watched(send_all(), sender, options, settings.kafka_bootstrap)
     except RecordTooLarge as e:
         raise ReplayError(str(e)) from None
+    except KafkaError as e:
+        raise ReplayError(
+            f"the broker at {settings.kafka_bootstrap} failed a send ({type(e).__name__}); "
+            "what it acknowledged is saved: run the same replay again with --resume"
+        ) from None
     finally:
-        await producer.stop()
+        # a broker that is down would keep stop() waiting for its pending batches
+        with contextlib.suppress(TimeoutError, KafkaError):
+            await asyncio.wait_for(producer.stop(), timeout=5.0)
     return stats
+
+
+async def _watched(
+    work: Coroutine[Any, Any, None], sender: BatchSender, options: ReplayOptions, where: str
+) -> None:
+    """Run ``work`` while watching the broker's acknowledgements: when nothing is
+    acknowledged for ``options.outage_s`` it is an outage. Without ``options.wait`` the
+    work stops there with a one-line :class:`ReplayError` (the resume state holds what
+    was acknowledged); with it, one log line when the outage starts and one when it ends."""
+    task = asyncio.ensure_future(work)
+    down = False
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=1.0)
+            stalled = sender.stalled_s()
+            if stalled >= options.outage_s and not down:
+                down = True
+                if not options.wait:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    raise ReplayError(
+                        f"the broker at {where} acknowledged nothing for {stalled:.0f} s: "
+                        "replay stopped, nothing lost; start the broker and run the same "
+                        "replay with --resume (or use --wait to ride out outages)"
+                    )
+                log.warning("broker at %s acknowledged nothing for %.0f s; waiting (--wait)",
+                            where, stalled)
+            elif down and stalled < options.outage_s:
+                down = False
+                log.warning("broker at %s acknowledges again; replay continues", where)
+        task.result()
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 async def _run(

@@ -249,3 +249,61 @@ def test_a_one_megabyte_line_is_a_bounded_dead_letter_and_the_rest_goes_through(
     assert int(headers["original_length"]) == len(huge.encode())
     assert headers["original_sha256"] == hashlib.sha256(huge.encode()).hexdigest()
     assert int(headers["source_offset"]) == 2002  # its line, header included
+
+
+def test_a_broker_killed_mid_replay_stops_it_within_the_bound_and_resume_completes(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """The broker killed (SIGKILL) during a replay once hung it for the whole outage and
+    ended in a traceback; now it stops within the outage bound with one line, its resume
+    state holds what the broker acknowledged, and --resume completes the feed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from streams.feeds.identifiers import iso6346_check_digit
+    from streams.tools import stack as stack_mod
+    from streams.tools.stack import Kafka
+
+    def box(n: int) -> str:
+        head = f"MSCU{n:06d}"
+        return head + str(iso6346_check_digit(head))
+
+    n = 30_000  # one event a minute for about three weeks: about 36 s at --speed 50000
+    t0 = 1_635_724_800  # 2021-11-01
+    rows = [f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t0 + 60 * i))},USLAX,APMT,"
+            f"{box(i)},discharged" for i in range(n)]
+    path = _write(tmp_path / "containers.csv", [GOOD_CONTAINERS[0], *rows])
+    prefix = _prefix()
+    topics_env = _create(prefix)
+    env = {**os.environ, **topics_env, "BERTHWATCH_KAFKA_OUTAGE_SECONDS": "5"}
+    kafka = Kafka(stack)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "replay", "--speed", "50000", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        time.sleep(8)
+        pid = kafka.pid()
+        assert pid is not None and proc.poll() is None
+        os.killpg(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        out, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        kafka.pid_file.unlink(missing_ok=True)
+        stack_mod.up(stack, report=lambda _line: None)  # back, and ready, for what follows
+    assert proc.returncode != 0
+    assert took < 20, f"stopped {took:.0f} s after the kill"
+    assert "acknowledged nothing for" in out and "--resume" in out, out
+    assert "Traceback" not in out, out
+    resumed = run_cli("replay", "--max", "--resume", str(path), env=topics_env, timeout=240)
+    assert resumed.returncode == 0
+    import re
+
+    records = [r for r in read_topic(stack, prefix + "containers") if r[2] is not None]
+    boxes = {m.group().decode() for r in records for m in re.finditer(rb"MSCU\d{7}", r[3])}
+    assert boxes == {box(i) for i in range(n)}  # nothing lost
