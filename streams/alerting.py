@@ -139,6 +139,7 @@ class AlertmanagerSender:
         self.timeout = timeout
         self.active: dict[str, AlertmanagerAlert] = {}
         self._queue: asyncio.Queue[list[AlertmanagerAlert]] = asyncio.Queue()
+        ALERTS_REJECTED.labels("400")  # a zero series from the start: "none refused"
         self._task: asyncio.Task[None] | None = None
 
     def submit(self, alerts: list[AlertmanagerAlert]) -> None:
