@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from detectors.changes import EPISODE_RATIO, PRIORITY
+
 LN2 = 0.6931471805599453
 ABS_DEV_TO_SD = math.sqrt(math.pi / 2.0)
 NAN = math.nan
@@ -445,9 +447,9 @@ class ChangesState:
     ramp_before: bool = False
 
 
-CHANGE_PRIORITY = (0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 6)
-#: ratio of the calibrated deviation to its alarm at which the score is 0.6
-EPISODE_RATIO = math.sqrt(math.log(2.5) / math.log(5.0))
+#: the kinds' priorities and the episode threshold are the detector's definitions, not
+#: its arithmetic: the reference shares them
+CHANGE_PRIORITY = tuple(int(p) for p in PRIORITY)
 
 
 class ChangesRef(Reference):

@@ -66,3 +66,13 @@ def place_of(key: str) -> str | None:
     ('USLGB', None)
     """
     return SeriesKey.parse(key).place
+
+
+def place_key(key: str) -> str:
+    """The place-level series a series rolls up to (``family|place``): an item's site,
+    a terminal's port; the key itself otherwise.
+
+    >>> place_key("days_of_supply|S1|A"), place_key("vessels_waiting|P")
+    ('days_of_supply|S1', 'vessels_waiting|P')
+    """
+    return SEPARATOR.join(key.split(SEPARATOR)[:2])

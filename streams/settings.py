@@ -242,6 +242,7 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+_warned: set[str] = set()
 #: ``BERTHWATCH_*`` variables that are not settings fields but are read all the same
 OTHER_ENV = frozenset({CONFIG_ENV, "BERTHWATCH_SECRETS_DIR"})
 
@@ -271,7 +272,9 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     (:func:`unknown_env`)."""
     global _config_file
     for line in unknown_env():
-        print(f"warning: {line}", file=sys.stderr)
+        if line not in _warned:  # once per process, however often settings are loaded
+            _warned.add(line)
+            print(f"warning: {line}", file=sys.stderr)
     path = Path(config_file) if config_file is not None else None
     if path is None and os.environ.get(CONFIG_ENV):
         path = Path(os.environ[CONFIG_ENV])

@@ -23,14 +23,10 @@ from detectors import Transition
 from detectors.policy import alert_key
 from streams.detection.explain import explain
 from streams.detection.outputs import AlertTransition
+from streams.series import place_key
 from streams.times import DAY
 
 F64 = NDArray[np.float64]
-
-
-def site_of(key: str) -> str:
-    """``family|site`` of an item series ``family|site|item``."""
-    return "|".join(key.split("|")[:2])
 
 
 @dataclass
@@ -53,7 +49,7 @@ class SiteAlerts:
         """The site transitions of interval end ``t`` from the items' transitions, each with
         the item that caused it ("" for a resolution after the linger)."""
         for tr in items:
-            site = site_of(tr.series)
+            site = place_key(tr.series)
             entry = self.sites.get(site)
             key = alert_key(site, tr.detector, tr.severity)
             if tr.state == "firing":

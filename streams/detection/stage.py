@@ -328,11 +328,11 @@ class DetectionStage:
         alert per site (:class:`~streams.detection.sites.SiteAlerts`)."""
         prows = r.prow.rows(keys)
         level, trans = self._policy(r, t, keys, prows, score, x, res, quiet)
-        kinds = dict(zip(keys, np.where(past, "past_limit", "trend").tolist(), strict=True))
-        out = [
-            self._stable_kind(tr, kinds.get(item, ""))
-            for tr, item in self.sites.update(t, trans, self.config.group_linger_s)
-        ]
+        out = []
+        for tr, item in self.sites.update(t, trans, self.config.group_linger_s):
+            # the item that opened a site's alert names its kind; a resolution keeps it
+            kind = ("past_limit" if past[keys.index(item)] else "trend") if item else ""
+            out.append(self._stable_kind(tr, kind))
         return level, out
 
     def _changes(

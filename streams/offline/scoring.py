@@ -48,7 +48,7 @@ import numpy as np
 from streams.detection import AlertTransition
 from streams.features import FeaturePoints
 from streams.labels import Window
-from streams.series import SeriesKey, family_of
+from streams.series import SeriesKey, family_of, place_key
 from streams.times import DAY, iso_or_none
 
 #: families scored against labels, and the routes whose warnings count for them
@@ -77,7 +77,6 @@ __all__ = [
     "alert_load",
     "episodes_by_series",
     "level_lead",
-    "place_key",
     "related_series",
     "score_windows",
     "scored_series",
@@ -264,15 +263,6 @@ def scored_series(keys: Iterable[str], windows: Iterable[Window]) -> list[str]:
     }
     return sorted(places)
 
-
-def place_key(key: str) -> str:
-    """The place-level series a series rolls up to (``family|place``): an item's site,
-    a terminal's port; the key itself otherwise.
-
-    >>> place_key("days_of_supply|S1|A"), place_key("vessels_waiting|P")
-    ('days_of_supply|S1', 'vessels_waiting|P')
-    """
-    return "|".join(key.split("|")[:2])
 
 
 def score_windows(

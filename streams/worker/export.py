@@ -107,6 +107,12 @@ class Exporter:
         self.exported.setdefault(self.owner, set()).add((gauge, labels))
         return gauge.labels(*labels)
 
+    def _drop(self, gauge: Any, *labels: str) -> None:
+        """Remove a series this exporter set, and forget it was set (items leaving the top)."""
+        _remove(gauge, *labels)
+        for done in self.exported.values():
+            done.discard((gauge, labels))
+
     def forget_shard(self, shard: int) -> int:
         """Drop every series the shard exported (it now belongs to another worker); the
         number dropped."""
@@ -224,9 +230,9 @@ class Exporter:
         for key, st in self.items.items():
             if key not in keep:
                 site, item = SeriesKey.parse(key).fields
-                _remove(ITEM_DAYS_OF_SUPPLY, site, item)
-                _remove(DETECTOR_SCORE, st.detector, key)
-                _remove(SERIES_VALUE, key)
+                self._drop(ITEM_DAYS_OF_SUPPLY, site, item)
+                self._drop(DETECTOR_SCORE, st.detector, key)
+                self._drop(SERIES_VALUE, key)
         for key, st in keep.items():
             site, item = SeriesKey.parse(key).fields
             value = self.item_values.get(key, st.value)
