@@ -40,7 +40,10 @@ def _read_env(path: Path) -> dict[str, str]:
     return env
 
 
-TEST_ENV = _read_env(Path(__file__).with_name("stack.env"))
+#: the test stack's settings; BERTHWATCH_TEST_STACK_ENV names another file (a second
+#: stack on other ports beside this one, e.g. for the chaos suite run by hand)
+TEST_ENV = _read_env(Path(os.environ.get("BERTHWATCH_TEST_STACK_ENV")
+                          or Path(__file__).with_name("stack.env")))
 TEST_ENV["BERTHWATCH_STACK_DIR"] = str(PROJECT_ROOT / TEST_ENV["BERTHWATCH_STACK_DIR"])
 
 
