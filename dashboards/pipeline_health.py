@@ -145,6 +145,16 @@ def build() -> dict[str, Any]:
             [query('sum(up{job="berthwatch-workers"})', "up")],
             unit="none", width=4, height=8))
         .with_panel(timeseries(
+            "Kafka reachable", "1 while each worker reaches the Kafka broker, 0 during an "
+            "outage (BerthwatchKafkaUnreachable after 2 minutes); how long the current "
+            "outage has lasted, and the outages each worker rode out in the last hour.",
+            [query("min by (instance) (berthwatch_broker_up)", "up {{instance}}"),
+             query("max by (instance) (berthwatch_broker_outage_seconds)",
+                   "outage s {{instance}}"),
+             query("sum by (instance) (increase(berthwatch_broker_outages_total[1h]))",
+                   "outages 1h {{instance}}")],
+            unit="short", width=8))
+        .with_panel(timeseries(
             "Worker scrapes", "1 while Prometheus scrapes the worker, 0 when it cannot.",
             [query('up{job="berthwatch-workers"}', "{{instance}}")],
             unit="none", width=8))

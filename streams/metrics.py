@@ -109,6 +109,23 @@ ALERTMANAGER_ERRORS = Counter(
     "Failed deliveries to Alertmanager (retried with back-off).",
     registry=REGISTRY,
 )
+BROKER_UP = Gauge(
+    "berthwatch_broker_up",
+    "1 while the worker reaches the Kafka broker, 0 during an outage (the worker is then "
+    "not ready and consumes nothing).",
+    registry=REGISTRY,
+)
+BROKER_OUTAGE_SECONDS = Gauge(
+    "berthwatch_broker_outage_seconds",
+    "How long the current broker outage has lasted (0 while the broker answers).",
+    registry=REGISTRY,
+)
+BROKER_OUTAGES = Counter(
+    "berthwatch_broker_outages_total",
+    "Broker outages the worker rode out (stopped consuming, reconnected, resumed from its "
+    "last checkpoints).",
+    registry=REGISTRY,
+)
 ALERTS_FIRING = Gauge(
     "berthwatch_alerts_firing",
     "Alerts currently firing, by severity.",

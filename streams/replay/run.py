@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 from streams.feeds.files import detect_format
 from streams.feeds.parse import FeedContext, FeedFormat
 from streams.kafka.io import BatchSender, RecordTooLarge, start_client
+from streams.kafka.outage import gate_client_logs
 from streams.kafka.topics import MARKED_TOPICS, TOPIC_OF_KIND
 from streams.replay.dispatch import Dispatch
 from streams.replay.options import ReplayError, ReplayOptions
@@ -40,6 +41,9 @@ from streams.settings import Settings
 
 ProgressFn = Callable[[int, int, int | None], None]  # bytes read, records sent, event time
 log = logging.getLogger(__name__)
+
+#: a replay with ``--wait``: how long a batch may wait for the broker (a week)
+WAIT_REQUEST_TIMEOUT_MS = 7 * 24 * 3600 * 1000
 
 
 async def replay(
@@ -64,8 +68,11 @@ async def replay(
         max_batch_size=1024 * 1024,
         max_request_size=4 * 1024 * 1024,
         linger_ms=50,
-        request_timeout_ms=30_000,
+        # with --wait a batch never expires while the broker is away: the producer's
+        # retries (idempotent, so never doubled) deliver it when the broker is back
+        request_timeout_ms=WAIT_REQUEST_TIMEOUT_MS if options.wait else 30_000,
     )
+    gate_client_logs()
     try:
         await start_client(producer, settings.kafka_bootstrap)
     except ConnectionError as e:
