@@ -183,8 +183,9 @@ async def _run(
     saved: asyncio.Task[None] | None = None
     begun = not options.end_of_feed  # no markers asked for: none at the beginning either
     for seg, a, b in merged_runs(streams):
-        if not begun:
-            await _replay_begin(sender, topics, stats, max(int(seg.ts[a]), 0))
+        if not begun and seg.is_record[a:b].any():  # before the first record is sent
+            first = int(seg.ts[a:b][seg.is_record[a:b]][0])
+            await _replay_begin(sender, topics, stats, first)
             begun = True
         if options.stop_after is not None:
             b = min(b, a + options.stop_after - items)
