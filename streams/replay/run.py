@@ -185,6 +185,8 @@ async def _run(
     for seg, a, b in merged_runs(streams):
         if not begun and seg.is_record[a:b].any():  # before the first record is sent
             first = int(seg.ts[a:b][seg.is_record[a:b]][0])
+            if options.start_ms is not None:  # --from: where the records sent begin
+                first = max(first, options.start_ms)
             await _replay_begin(sender, topics, stats, first)
             begun = True
         if options.stop_after is not None:
