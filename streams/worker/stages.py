@@ -309,8 +309,13 @@ class DetectShard:
     @property
     def watermark_ms(self) -> int:
         """Intervals ending at or before this are final on every clock (once a feed ended,
-        its clock counts with the end of the last interval it released)."""
-        return min((c.watermark_ms for c in self.clocks.values()), default=NONE)
+        its clock counts with the end of the last interval it released; a clock whose every
+        source is idle, a live feed that sends nothing at all, does not count while another
+        one moves; when every clock is so, the furthest one counts)."""
+        fed = [c.watermark_ms for c in self.clocks.values() if not all(c.combiner.idle)]
+        if fed:
+            return min(fed)
+        return max((c.watermark_ms for c in self.clocks.values()), default=NONE)
 
     @property
     def complete(self) -> bool:

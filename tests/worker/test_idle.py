@@ -165,3 +165,20 @@ def test_a_detection_shard_stops_waiting_for_an_idle_partition() -> None:
     assert shard.add(_msg(0, t0 + 4 * H, t0 + 4 * H))[0].key.size == 0
     assert shard.add(_msg(1, t0 + 4 * H, t0 + 4 * H, 2.0))[0].as_dict() == {
         ("vessels_waiting|USLAX", (t0 + 4 * H) // 1000): 3.0}
+
+
+def test_a_clock_whose_every_source_is_idle_does_not_hold_the_shard_watermark() -> None:
+    """Live AIS only, no inventory feed at all: the daily clock never moves, the hourly
+    clock's progress is the shard's watermark."""
+    layout = SourceLayout({"positions": 1, "inventory": 2})
+    shard = DetectShard(PipelineConfig.from_geography(GEO), layout)
+    t0 = 1_637_000_000_000 // H * H
+    shard.add(_msg(0, t0 + H, t0 + H))
+    assert shard.watermark_ms < 0  # the inventory sources have said nothing yet
+    shard.add(_msg(1, 0, -(2**62), idle=True))
+    assert shard.watermark_ms < 0  # one of them still may send
+    shard.add(_msg(2, 0, -(2**62), idle=True))
+    assert shard.watermark_ms == t0 + H
+    # every source of every clock idle: it stays where it was
+    shard.add(_msg(0, 0, t0 + H, idle=True))
+    assert shard.watermark_ms == t0 + H
