@@ -15,8 +15,10 @@ adding to it, so a repeat never doubles a count.
 A source can also say it is *idle* (a live partition that received nothing for a
 while): it then no longer holds the release back, the watermark is the minimum over
 the other sources (if every source is idle, nothing moves). Its next report that is
-not flagged idle counts it again. What it then sends for an interval released
-without it is dropped and counted in :attr:`PartialsCombiner.late`.
+not flagged idle counts it again; a report of a source in a replay counts every
+source again (a replay waits for all of its partitions). What an idle source then
+sends for an interval released without it is dropped and counted in
+:attr:`PartialsCombiner.late`.
 
 >>> c = PartialsCombiner(sources=2)
 >>> p = Partials(sums_key=np.array([b"vessels_waiting|USLAX"]),
@@ -88,12 +90,15 @@ class PartialsCombiner:
         # interval end (ms) -> source -> that source's partials for the interval
         self.pending: dict[int, dict[int, Partials]] = {}
 
-    def add(self, source: int, partials: Partials, closed_ms: int,
-            idle: bool = False) -> FeaturePoints:
-        """Take one source's partials and watermark (``idle``: the source says it is idle);
+    def add(self, source: int, partials: Partials, closed_ms: int, idle: bool = False,
+            replaying: bool = False) -> FeaturePoints:
+        """Take one source's partials and watermark (``idle``: the source says it is idle;
+        ``replaying``: it is in a replay, so every source counts again, idle or not);
         return the points now complete."""
         if not 0 <= source < self.sources:
             raise ValueError(f"source {source} outside 0..{self.sources - 1}")
+        if replaying:
+            self.idle = [False] * self.sources
         for end in _ends(partials):
             if end <= self.released:
                 if end > self.closed[source]:

@@ -147,8 +147,8 @@ REPLAY_BEGIN_HEADER = "berthwatch-replay-begin"
 """Header of a replay-begin marker: an empty record a replay (and each ``--resume`` of it)
 sends to every partition of every feed topic before its first record. From it to the
 end-of-feed marker the partition is replaying: the workers wait for its data however long
-it takes, and never count it as idle. The value is the event time (ms) of the first item
-the replay sends, which is also its timestamp."""
+it takes, and never count it as idle. The value is the event time (ms) where the records
+of the replay begin, which is also its timestamp."""
 
 
 def replay_begin_marker(first_ms: int) -> WireRecord:
@@ -246,11 +246,15 @@ class PartialsMessage:
     """The source received nothing for ``idle_partition_seconds``: the shard stops waiting
     for it until its next message that is not idle. Only in the header when true, so
     messages that are not idle are byte for byte what they were before it existed."""
+    replaying: bool = False
+    """The source is in a replay (a replay-begin marker came, no end-of-feed yet): the
+    shard waits for every source again, idle ones included, so a replay into topics whose
+    partitions idled before it stays exact. Only in the header when true."""
 
     def encode(self) -> bytes:
         """A JSON header (source, closed boundary, quantiles, column dtypes and lengths,
-        ``idle`` when true), then the raw column bytes: far cheaper than ``np.savez`` at
-        thousands a second."""
+        ``idle`` and ``replaying`` when true), then the raw column bytes: far cheaper than
+        ``np.savez`` at thousands a second."""
         cols = [getattr(self.partials, name) for names in PARTIAL_GROUPS.values()
                 for name in names]
         fields: dict[str, Any] = {
@@ -260,6 +264,8 @@ class PartialsMessage:
         }  # fmt: skip
         if self.idle:
             fields["idle"] = True
+        if self.replaying:
+            fields["replaying"] = True
         head = json.dumps(fields).encode()
         return b"".join([_HEAD.pack(len(head)), head,
                          *(np.ascontiguousarray(a).tobytes() for a in cols)])
@@ -275,7 +281,8 @@ class PartialsMessage:
             dt = np.dtype(dtype)
             setattr(p, name, np.frombuffer(data, dt, count, offset))
             offset += dt.itemsize * count
-        return cls(int(head["source"]), int(head["closed"]), p, bool(head.get("idle", False)))
+        return cls(int(head["source"]), int(head["closed"]), p, bool(head.get("idle", False)),
+                   bool(head.get("replaying", False)))
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -277,7 +277,9 @@ class WorkerRuntime:
         run: list[Any] = []
         for m in msgs:
             if is_replay_begin(m.headers):
-                fp.begin_replay()
+                await self._feature_batch(tp, fp, run)
+                run = []
+                await self._emit(fp.begin_replay())
                 continue
             newest = end_of_feed_of(m.headers)
             if newest is None:

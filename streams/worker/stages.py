@@ -164,9 +164,13 @@ class FeaturePartition:
         self.idle_reported = False
         """The shards were told this partition is idle, and no record came since."""
 
-    def begin_replay(self) -> None:
-        """A replay-begin marker: wait for this partition's data, never report it idle."""
+    def begin_replay(self) -> FeatureResult:
+        """A replay-begin marker: wait for this partition's data, never report it idle.
+        A partition that had reported itself idle tells the shards at once that it is
+        back (in a replay, which makes them wait for every partition again)."""
         self.replaying = True
+        back, self.idle_reported = self.idle_reported, False
+        return self._report(None, FeatureResult(), force=back)
 
     @property
     def may_idle(self) -> bool:
@@ -227,7 +231,8 @@ class FeaturePartition:
         if (partials is None or len(partials) == 0) and closed == self.reported and not force:
             return out  # nothing new for the shards
         parts = split_partials(partials if partials is not None else Partials(), self.shards)
-        out.messages = [PartialsMessage(self.source, closed, p) for p in parts]
+        out.messages = [PartialsMessage(self.source, closed, p, replaying=self.replaying)
+                        for p in parts]
         self.reported = closed
         return out
 
@@ -257,7 +262,8 @@ class _Clock:
         self.stage = DetectionStage(config)
 
     def add(self, local: int, msg: PartialsMessage) -> tuple[FeaturePoints, StageOutput]:
-        points = self.combiner.add(local, msg.partials, msg.closed_ms, msg.idle)
+        points = self.combiner.add(local, msg.partials, msg.closed_ms, msg.idle,
+                                   msg.replaying)
         out = self.stage.process(points)
         wm = self.combiner.watermark
         if self.complete:

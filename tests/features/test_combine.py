@@ -207,3 +207,17 @@ def test_a_snapshot_from_before_idle_sources_restores() -> None:
     c.restore(old)
     assert c.idle == [False, False] and c.released == -5
     assert c.add(1, Partials(), 0, idle=True).as_dict() == {("vessels_waiting|USLAX", 3600): 2.0}
+
+
+def test_a_report_from_a_replay_makes_every_idle_source_count_again() -> None:
+    """Partitions that idled before a replay began must not let it run ahead of them."""
+    c = PartialsCombiner(3)
+    c.add(1, Partials(), -1, idle=True)
+    c.add(2, Partials(), -1, idle=True)
+    assert c.idle == [False, True, True]
+    # source 0's first replayed records: sources 1 and 2 (markers not read yet) count again
+    assert c.add(0, _p(H, 1.0), 2 * H, replaying=True).key.size == 0
+    assert c.idle == [False, False, False] and list(c.pending) == [H]
+    c.add(1, _p(H, 2.0), 2 * H, replaying=True)
+    got = c.add(2, _p(H, 4.0), 2 * H, replaying=True)
+    assert _released(got) == {("vessels_waiting|USLAX", 3600): 7.0} and c.late == [0, 0, 0]

@@ -202,15 +202,20 @@ def test_a_live_partition_reports_idle_once_and_wakes_up_with_its_next_record() 
 def test_a_partition_that_never_received_anything_can_be_idle() -> None:
     fp = FeaturePartition("containers", 2, 9, FENCE, 1)
     msgs = fp.idle().messages
-    assert [(m.source, m.idle) for m in msgs] == [(9, True)]
+    assert [(m.source, m.idle, m.replaying) for m in msgs] == [(9, True, False)]
     assert PartialsMessage.decode(msgs[0].encode()).idle
+    # a replay begins in it: the shards hear at once that it is back, in a replay
+    back = fp.begin_replay().messages
+    assert [(m.source, m.idle, m.replaying) for m in back] == [(9, False, True)]
+    assert not fp.may_idle and not fp.idle_reported
 
 
 def test_a_replaying_partition_is_never_idle_until_its_end_of_feed() -> None:
     arr = FEEDS["containers"]
     fp = FeaturePartition("containers", 0, 0, FENCE, 2)
-    fp.begin_replay()
-    fp.process(encode_array(arr[: len(arr) // 2], fp.kind))
+    assert fp.begin_replay().messages == []  # nothing to tell the shards yet
+    res = fp.process(encode_array(arr[: len(arr) // 2], fp.kind))
+    assert res.messages and all(m.replaying and not m.idle for m in res.messages)
     assert not fp.may_idle and fp.idle().messages == []
     # a checkpoint keeps it replaying
     again = FeaturePartition("containers", 0, 0, FENCE, 2)

@@ -121,17 +121,24 @@ def test_lag_a_new_record_a_replay_or_zero_keep_a_partition_from_idling(
 
 def test_the_worker_reads_a_replay_begin_marker_as_replay_mode(
         worker: tuple[WorkerRuntime, _Clock]) -> None:
-    w, _clock = worker
+    w, clock = worker
+    _tick(w, clock, 0)
+    _tick(w, clock, 30)  # all three partitions idle before the replay begins
     tp = TopicPartition(TOPIC, 0)
     fp = w.owned[tp].state
-    assert isinstance(fp, FeaturePartition)
+    assert isinstance(fp, FeaturePartition) and fp.idle_reported
 
     class _Msg:
         def __init__(self, offset: int, headers: list[tuple[str, bytes]]) -> None:
             self.offset, self.headers, self.value, self.key = offset, headers, b"", None
 
+    sent = len(w.producer.sent)  # type: ignore[union-attr]
     asyncio.run(w._features(tp, fp, [_Msg(0, replay_begin_marker(5).headers)]))
     assert fp.replaying and not fp.may_idle
+    # the shards hear at once that partition 0 is back, in a replay
+    back = w.producer.sent[sent:]  # type: ignore[union-attr]
+    assert [(shard, m.source, m.idle, m.replaying) for _t, shard, m in back] == [
+        (0, 4, False, True), (1, 4, False, True)]
 
 
 # --------------------------------------------------------------------------- detection

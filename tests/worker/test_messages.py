@@ -121,7 +121,9 @@ def test_idle_flag_is_wire_compatible_both_ways() -> None:
     idle = PartialsMessage(4, -(2**62), Partials(), idle=True)
     back = PartialsMessage.decode(idle.encode())
     assert (back.source, back.closed_ms, back.idle, len(back.partials)) == (4, -(2**62), True, 0)
-    # the flag is one more key of the JSON header: a reader that knows only the old
+    replaying = PartialsMessage.decode(PartialsMessage(4, 0, Partials(), replaying=True).encode())
+    assert (replaying.idle, replaying.replaying, old.replaying) == (False, True, False)
+    # each flag is one more key of the JSON header: a reader that knows only the old
     # keys finds them all
     (n,) = struct.unpack_from("<I", idle.encode())
     head = json.loads(idle.encode()[4:4 + n])
