@@ -153,7 +153,7 @@ of the replay begin, which is also its timestamp."""
 
 def replay_begin_marker(first_ms: int) -> WireRecord:
     """The marker that puts a feed partition in replay mode (``first_ms``: the event time
-    of the replay's first item).
+    where the replay's records begin).
 
     >>> replay_begin_marker(1_637_000_000_000)  # doctest: +NORMALIZE_WHITESPACE
     WireRecord(key=None, value=b'', timestamp_ms=1637000000000,
