@@ -64,8 +64,14 @@ def build() -> dict[str, Any]:
             unit="percentunit", width=12, limit=DEAD_LETTER_RATIO_LIMIT))
         .with_panel(timeseries(
             "Late records", "Records per second that arrived after their interval was closed "
-            "(counted and handled by the late policy, docs/RECOVERY.md).",
-            [query(f"berthwatch:late_records:rate5m{{{TOPIC}}}", "{{topic}}")],
+            "(counted and handled by the late policy, docs/RECOVERY.md); partials dropped "
+            "because their feed partition was idle when the interval closed, and the idle "
+            "reports of live partitions (docs/RECOVERY.md, Idle partitions).",
+            [query(f"berthwatch:late_records:rate5m{{{TOPIC}}}", "{{topic}}"),
+             query(f"sum by (topic) (rate(berthwatch_late_partials_total{{{TOPIC}}}[5m]))",
+                   "{{topic}} partials dropped (idle)", ref_id="B"),
+             query(f"sum by (topic) (rate(berthwatch_idle_partitions_total{{{TOPIC}}}[5m]))",
+                   "{{topic}} idle reports", ref_id="C")],
             unit="short", width=12))
         .with_panel(timeseries(
             "Consumer lag", "Records not yet read, over every worker of the group; the dashed "

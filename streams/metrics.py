@@ -43,6 +43,21 @@ LATE_RECORDS = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+LATE_PARTIALS = Counter(
+    "berthwatch_late_partials_total",
+    "Contributions of a feed partition (its partials for one interval) that reached the "
+    "detection stage after the interval was closed without it, because the partition was "
+    "idle: dropped.",
+    ["topic"],
+    registry=REGISTRY,
+)
+IDLE_PARTITIONS = Counter(
+    "berthwatch_idle_partitions_total",
+    "Times a live feed partition of this worker reported itself idle (caught up, no "
+    "record for idle_partition_seconds), so the detection stage stopped waiting for it.",
+    ["topic"],
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge(
     "berthwatch_consumer_lag_records",
     "Records not yet read in the partitions this worker owns (end offset - position).",

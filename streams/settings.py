@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     """Wall seconds between worker checkpoints (state + input offsets); also written
     when partitions are revoked and at shutdown."""
 
+    idle_partition_seconds: float = Field(300.0, ge=0)
+    """Wall seconds after which a live feed partition that is caught up and received no
+    record stops holding back the intervals of every port: the worker reports it idle and
+    the detection shards close intervals without it (what it sends later for them is
+    dropped and counted). Partitions of a replay never idle; 0 turns this off."""
+
     worker_batch_records: int = Field(50_000, ge=1)
     """Most records a worker takes from Kafka in one fetch (all its partitions)."""
 

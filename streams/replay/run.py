@@ -4,7 +4,10 @@
 event-time order (:mod:`streams.replay.segments`, :mod:`streams.replay.dispatch`) through
 one :class:`~streams.kafka.io.BatchSender`, saves its progress for ``--resume`` on the way
 (:mod:`streams.replay.state`), and once all is sent ends every partition of every feed
-topic with an end-of-feed marker. A complete run is logged in ``replays.jsonl``.
+topic with an end-of-feed marker. Before its first record (on ``--resume`` too) it sends
+a replay-begin marker to every partition of every feed topic, so the workers wait for a
+replay's data however slow it comes instead of closing quiet partitions on wall time.
+A complete run is logged in ``replays.jsonl``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from streams.feeds.files import detect_format
 from streams.feeds.parse import FeedContext, FeedFormat
 from streams.kafka.io import BatchSender, RecordTooLarge, start_client
 from streams.kafka.outage import gate_client_logs
+from streams.kafka.records import replay_begin_marker
 from streams.kafka.topics import MARKED_TOPICS, TOPIC_OF_KIND
 from streams.replay.dispatch import Dispatch
 from streams.replay.options import ReplayError, ReplayOptions
@@ -184,7 +188,14 @@ async def _run(
     items = 0
     run = Dispatch(files, options, stats, sender, topics, state.static)
     saved: asyncio.Task[None] | None = None
+    begun = not options.end_of_feed  # no markers asked for: none at the beginning either
     for seg, a, b in merged_runs(streams):
+        if not begun and seg.is_record[a:b].any():  # before the first record is sent
+            first = int(seg.ts[a:b][seg.is_record[a:b]][0])
+            if options.start_ms is not None:  # --from: where the records sent begin
+                first = max(first, options.start_ms)
+            await _replay_begin(sender, topics, stats, first)
+            begun = True
         if options.stop_after is not None:
             b = min(b, a + options.stop_after - items)
         if options.speed is not None:
@@ -215,6 +226,15 @@ async def _run(
     if saved is not None:
         await saved
     return True
+
+
+async def _replay_begin(sender: BatchSender, topics: dict[str, str], stats: ReplayStats,
+                        first_ms: int) -> None:
+    """Tell every partition of every feed topic that a replay begins (before any of its
+    records): the workers then keep the partition's intervals open until its end-of-feed
+    marker, however long the replay takes."""
+    for short in MARKED_TOPICS:
+        stats.markers += await sender.marker(topics[short], replay_begin_marker(first_ms))
 
 
 async def _end_of_feed(sender: BatchSender, topics: dict[str, str],

@@ -52,6 +52,7 @@ from streams.kafka.records import (
     decode_alert,
     encode_alert,
     end_of_feed_of,
+    is_replay_begin,
     pack_checkpoint,
     unpack_checkpoint,
 )
@@ -70,6 +71,8 @@ from streams.metrics import (
     CONSUMER_LAG,
     DEAD_LETTERS,
     FEED_COMPLETE,
+    IDLE_PARTITIONS,
+    LATE_PARTIALS,
     LATE_RECORDS,
     LATENCY,
     PROCESSING_SECONDS,
@@ -166,6 +169,8 @@ class WorkerRuntime:
         self.backoff_s = (1.0, 30.0)  # first and longest wait between reconnects
         BROKER_UP.set(1)
         BROKER_OUTAGE_SECONDS.set_function(self.broker.outage_s)
+        # feed partition -> (next offset, monotonic time it was first seen): idle detection
+        self.quiet_since: dict[TopicPartition, tuple[int, float]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -306,6 +311,7 @@ class WorkerRuntime:
                 for tp, msgs in batches.items():
                     if tp in self.owned and msgs:
                         await self._handle(tp, msgs, fetched)
+                await self._report_idle()
                 due = self.settings.checkpoint_interval_seconds
                 if time.monotonic() - self.last_checkpoint >= due:
                     await self.checkpoint(list(self.owned))
@@ -370,6 +376,11 @@ class WorkerRuntime:
     async def _features(self, tp: TopicPartition, fp: FeaturePartition, msgs: list[Any]) -> None:
         run: list[Any] = []
         for m in msgs:
+            if is_replay_begin(m.headers):
+                await self._feature_batch(tp, fp, run)
+                run = []
+                await self._emit(fp.begin_replay())
+                continue
             newest = end_of_feed_of(m.headers)
             if newest is None:
                 run.append(m)
@@ -407,9 +418,14 @@ class WorkerRuntime:
             await self.producer.send(self.partials_topic, value=msg.encode(), partition=shard)
 
     async def _detect(self, shard: DetectShard, msgs: list[Any]) -> None:
-        assert self.producer is not None
+        assert self.producer is not None and self.layout is not None
         for m in msgs:
-            points, out = shard.add(PartialsMessage.decode(m.value))
+            msg = PartialsMessage.decode(m.value)
+            late = shard.late(msg.source)
+            points, out = shard.add(msg)
+            if shard.late(msg.source) > late:  # released while that partition was idle
+                LATE_PARTIALS.labels(self.settings.topic(self.layout.topic_of(msg.source))).inc(
+                    shard.late(msg.source) - late)
             self.exporter.points(points)
             self.exporter.scores(out)
             fresh = shard.fresh(out.alerts)
@@ -425,6 +441,34 @@ class WorkerRuntime:
                                     for a in fresh])
         WATERMARK.labels("detect").set(max(shard.watermark_ms, 0) / 1000.0)
         FEED_COMPLETE.set(1.0 if shard.complete else 0.0)
+
+    async def _report_idle(self) -> None:
+        """Each live feed partition this worker owns that is caught up (next offset = high
+        watermark), has not ended and received no record for ``idle_partition_seconds`` of
+        wall time reports itself idle to every detection shard, once (until it receives
+        again). Replaying partitions never do (:meth:`FeaturePartition.idle`)."""
+        limit = self.settings.idle_partition_seconds
+        if limit <= 0 or self.consumer is None:
+            return
+        now = time.monotonic()
+        for tp in [tp for tp in self.quiet_since if tp not in self.owned]:
+            del self.quiet_since[tp]
+        for tp, owned in self.owned.items():
+            fp = owned.state
+            if not isinstance(fp, FeaturePartition):
+                continue
+            offset, since = self.quiet_since.get(tp, (-1, now))
+            if offset != owned.offset:  # received something (or newly assigned)
+                self.quiet_since[tp] = (owned.offset, now)
+                continue
+            if (fp.may_idle and now - since >= limit
+                    and self.consumer.highwater(tp) == owned.offset):
+                res = fp.idle()
+                if res.messages:
+                    IDLE_PARTITIONS.labels(tp.topic).inc()
+                    log.info("%s[%d] received nothing for %.0f s: idle, the detection stage "
+                             "no longer waits for it", tp.topic, tp.partition, now - since)
+                    await self._emit(res)
 
     def _lag(self) -> None:
         assert self.consumer is not None
