@@ -64,8 +64,14 @@ def build() -> dict[str, Any]:
             unit="percentunit", width=12, limit=DEAD_LETTER_RATIO_LIMIT))
         .with_panel(timeseries(
             "Late records", "Records per second that arrived after their interval was closed "
-            "(counted and handled by the late policy, docs/RECOVERY.md).",
-            [query(f"berthwatch:late_records:rate5m{{{TOPIC}}}", "{{topic}}")],
+            "(counted and handled by the late policy, docs/RECOVERY.md); partials dropped "
+            "because their feed partition was idle when the interval closed, and the idle "
+            "reports of live partitions (docs/RECOVERY.md, Idle partitions).",
+            [query(f"berthwatch:late_records:rate5m{{{TOPIC}}}", "{{topic}}"),
+             query(f"sum by (topic) (rate(berthwatch_late_partials_total{{{TOPIC}}}[5m]))",
+                   "{{topic}} partials dropped (idle)", ref_id="B"),
+             query(f"sum by (topic) (rate(berthwatch_idle_partitions_total{{{TOPIC}}}[5m]))",
+                   "{{topic}} idle reports", ref_id="C")],
             unit="short", width=12))
         .with_panel(timeseries(
             "Consumer lag", "Records not yet read, over every worker of the group; the dashed "
@@ -144,6 +150,16 @@ def build() -> dict[str, Any]:
             "when one is down for a minute).",
             [query('sum(up{job="berthwatch-workers"})', "up")],
             unit="none", width=4, height=8))
+        .with_panel(timeseries(
+            "Kafka reachable", "1 while each worker reaches the Kafka broker, 0 during an "
+            "outage (BerthwatchKafkaUnreachable after 2 minutes); how long the current "
+            "outage has lasted, and the outages each worker rode out in the last hour.",
+            [query("min by (instance) (berthwatch_broker_up)", "up {{instance}}"),
+             query("max by (instance) (berthwatch_broker_outage_seconds)",
+                   "outage s {{instance}}"),
+             query("sum by (instance) (increase(berthwatch_broker_outages_total[1h]))",
+                   "outages 1h {{instance}}")],
+            unit="short", width=8))
         .with_panel(timeseries(
             "Worker scrapes", "1 while Prometheus scrapes the worker, 0 when it cannot.",
             [query('up{job="berthwatch-workers"}', "{{instance}}")],

@@ -48,21 +48,26 @@ runtime = WorkerRuntime(settings)
 
 @app.task
 async def pipeline() -> None:
-    """Feature and detection stages over the partitions this worker is assigned."""
+    """Feature and detection stages over the partitions this worker is assigned; broker
+    outages are ridden out (:meth:`~streams.worker.runtime.WorkerRuntime.serve`), any
+    other failure ends the process with a non-zero status, for its supervisor to restart."""
+    failed: BaseException | None = None
     try:
-        await runtime.start()
-        await runtime.run()
+        await runtime.serve()
     except WorkerError as e:
         log.error("worker cannot run: %s", e)
-        await app.crash(e)
+        failed = e
     except asyncio.CancelledError:
         log.info("pipeline cancelled: the worker is stopping")
-    except Exception:
-        log.exception("pipeline failed")
-        raise
+    except Exception as e:
+        log.exception("pipeline failed: the worker exits for its supervisor to restart it")
+        failed = e
     finally:
-        await runtime.stop()
-        log.info("pipeline stopped after a final checkpoint")
+        wrote = await runtime.stop(final_checkpoint=failed is None)
+        log.info("pipeline stopped %s", "after a final checkpoint" if wrote
+                 else "without a final checkpoint: the last one stands")
+    if failed is not None:
+        await app.crash(failed)
 
 
 # --- web views ---------------------------------------------------------------
@@ -72,6 +77,21 @@ class Metrics(View):
 
     async def get(self, request: Request) -> Response:
         return self.bytes(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@app.page("/ready")
+class Ready(View):
+    """200 while the worker consumes with the broker answering, 503 otherwise (starting,
+    a broker outage, stopping): for a load balancer's or an orchestrator's probe."""
+
+    async def get(self, request: Request) -> Response:
+        if runtime.ready:
+            return self.text("ready\n")
+        if not runtime.broker.is_up:
+            why = f"Kafka unreachable for {runtime.broker.outage_s():.0f} s"
+        else:
+            why = "not consuming"
+        return self.text(f"not ready: {why}\n", status=503)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,6 +43,21 @@ LATE_RECORDS = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+LATE_PARTIALS = Counter(
+    "berthwatch_late_partials_total",
+    "Contributions of a feed partition (its partials for one interval) that reached the "
+    "detection stage after the interval was closed without it, because the partition was "
+    "idle: dropped.",
+    ["topic"],
+    registry=REGISTRY,
+)
+IDLE_PARTITIONS = Counter(
+    "berthwatch_idle_partitions_total",
+    "Times a live feed partition of this worker reported itself idle (caught up, no "
+    "record for idle_partition_seconds), so the detection stage stopped waiting for it.",
+    ["topic"],
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge(
     "berthwatch_consumer_lag_records",
     "Records not yet read in the partitions this worker owns (end offset - position).",
@@ -107,6 +122,23 @@ ALERTS_REJECTED = Counter(
 ALERTMANAGER_ERRORS = Counter(
     "berthwatch_alertmanager_errors_total",
     "Failed deliveries to Alertmanager (retried with back-off).",
+    registry=REGISTRY,
+)
+BROKER_UP = Gauge(
+    "berthwatch_broker_up",
+    "1 while the worker reaches the Kafka broker, 0 during an outage (the worker is then "
+    "not ready and consumes nothing).",
+    registry=REGISTRY,
+)
+BROKER_OUTAGE_SECONDS = Gauge(
+    "berthwatch_broker_outage_seconds",
+    "How long the current broker outage has lasted (0 while the broker answers).",
+    registry=REGISTRY,
+)
+BROKER_OUTAGES = Counter(
+    "berthwatch_broker_outages_total",
+    "Broker outages the worker rode out (stopped consuming, reconnected, resumed from its "
+    "last checkpoints).",
     registry=REGISTRY,
 )
 ALERTS_FIRING = Gauge(

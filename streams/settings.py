@@ -142,7 +142,9 @@ class Settings(BaseSettings):
 
     kafka_outage_seconds: float = Field(30.0, gt=0)
     """A broker that acknowledges nothing for this long is down: a replay stops, saves its
-    resume state and says so in one line (or, with ``--wait``, waits for it)."""
+    resume state and says so in one line (or, with ``--wait``, waits for it); a worker
+    stops consuming, answers 503 on ``/ready``, reconnects with back-off and resumes from
+    its last checkpoints."""
 
     detect_partitions: int = Field(1, ge=1)
     """Partitions of the partials topic, i.e. detection shards. Series are sharded by
@@ -152,6 +154,12 @@ class Settings(BaseSettings):
     checkpoint_interval_seconds: float = Field(5.0, gt=0)
     """Wall seconds between worker checkpoints (state + input offsets); also written
     when partitions are revoked and at shutdown."""
+
+    idle_partition_seconds: float = Field(300.0, ge=0)
+    """Wall seconds after which a live feed partition that is caught up and received no
+    record stops holding back the intervals of every port: the worker reports it idle and
+    the detection shards close intervals without it (what it sends later for them is
+    dropped and counted). Partitions of a replay never idle; 0 turns this off."""
 
     worker_batch_records: int = Field(50_000, ge=1)
     """Most records a worker takes from Kafka in one fetch (all its partitions)."""

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from streams.kafka.records import end_of_feed_marker
+from streams.kafka.records import WireRecord, end_of_feed_marker
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -123,7 +123,11 @@ class BatchSender:
         """An end-of-feed marker (:func:`~streams.kafka.records.end_of_feed_marker`) after
         everything sent so far to every partition of ``topic``, each in a batch of its own;
         returns how many."""
-        marker = end_of_feed_marker(newest_ms)
+        return await self.marker(topic, end_of_feed_marker(newest_ms))
+
+    async def marker(self, topic: str, marker: WireRecord) -> int:
+        """``marker`` after everything sent so far to every partition of ``topic``, each in
+        a batch of its own; returns how many."""
         batches = self._batches[topic]
         for part in self.partitions[topic]:
             open_batch = batches.pop(part, None)

@@ -2,6 +2,8 @@
 
 * dead letters (:class:`DeadLetter`): the rejected record as it came, with where it came
   from and why in its headers;
+* replay-begin markers (:func:`replay_begin_marker`, :func:`is_replay_begin`): an empty
+  record a replay sends to every partition of every feed topic before its first record;
 * end-of-feed markers (:func:`end_of_feed_marker`, :func:`end_of_feed_of`): an empty
   record a complete replay sends to every partition of every feed topic;
 * alert transitions of the compacted alerts topic (:func:`encode_alert`,
@@ -139,6 +141,34 @@ class DeadLetter:
                    h.get("original_sha256", ""))
 
 
+# --------------------------------------------------------------------------- replay begin
+
+REPLAY_BEGIN_HEADER = "berthwatch-replay-begin"
+"""Header of a replay-begin marker: an empty record a replay (and each ``--resume`` of it)
+sends to every partition of every feed topic before its first record. From it to the
+end-of-feed marker the partition is replaying: the workers wait for its data however long
+it takes, and never count it as idle. The value is the event time (ms) where the records
+of the replay begin, which is also its timestamp."""
+
+
+def replay_begin_marker(first_ms: int) -> WireRecord:
+    """The marker that puts a feed partition in replay mode (``first_ms``: the event time
+    where the replay's records begin).
+
+    >>> replay_begin_marker(1_637_000_000_000)  # doctest: +NORMALIZE_WHITESPACE
+    WireRecord(key=None, value=b'', timestamp_ms=1637000000000,
+               headers=[('berthwatch-replay-begin', b'1637000000000')])
+    >>> is_replay_begin(replay_begin_marker(5).headers), is_replay_begin([])
+    (True, False)
+    """
+    return WireRecord(None, b"", first_ms, [(REPLAY_BEGIN_HEADER, str(first_ms).encode())])
+
+
+def is_replay_begin(headers: Iterable[tuple[str, bytes]] | None) -> bool:
+    """Whether a consumed record is a replay-begin marker."""
+    return header(headers, REPLAY_BEGIN_HEADER) is not None
+
+
 # --------------------------------------------------------------------------- end of feed
 
 END_OF_FEED_HEADER = "berthwatch-end-of-feed"
@@ -200,22 +230,43 @@ _HEAD = struct.Struct("<I")
 
 @dataclass
 class PartialsMessage:
-    """What one source tells one detection shard: its partials and its closed boundary."""
+    """What one source tells one detection shard: its partials and its closed boundary,
+    or that it is idle (a live partition that received nothing for a while).
+
+    >>> m = PartialsMessage(3, 7_200_000, Partials(), idle=True)
+    >>> PartialsMessage.decode(m.encode()).idle, PartialsMessage.decode(
+    ...     PartialsMessage(3, 7_200_000, Partials()).encode()).idle
+    (True, False)
+    """
 
     source: int
     closed_ms: int
     partials: Partials
+    idle: bool = False
+    """The source received nothing for ``idle_partition_seconds``: the shard stops waiting
+    for it until its next message that is not idle. Only in the header when true, so
+    messages that are not idle are byte for byte what they were before it existed."""
+    replaying: bool = False
+    """The source is in a replay (a replay-begin marker came, no end-of-feed yet): the
+    shard waits for every source again, idle ones included, so a replay into topics whose
+    partitions idled before it stays exact. Only in the header when true."""
 
     def encode(self) -> bytes:
-        """A JSON header (source, closed boundary, quantiles, column dtypes and lengths),
-        then the raw column bytes: far cheaper than ``np.savez`` at thousands a second."""
+        """A JSON header (source, closed boundary, quantiles, column dtypes and lengths,
+        ``idle`` and ``replaying`` when true), then the raw column bytes: far cheaper than
+        ``np.savez`` at thousands a second."""
         cols = [getattr(self.partials, name) for names in PARTIAL_GROUPS.values()
                 for name in names]
-        head = json.dumps({
+        fields: dict[str, Any] = {
             "source": self.source, "closed": self.closed_ms,
             "quantiles": self.partials.quantiles,
             "cols": [[a.dtype.str, len(a)] for a in cols],
-        }).encode()  # fmt: skip
+        }  # fmt: skip
+        if self.idle:
+            fields["idle"] = True
+        if self.replaying:
+            fields["replaying"] = True
+        head = json.dumps(fields).encode()
         return b"".join([_HEAD.pack(len(head)), head,
                          *(np.ascontiguousarray(a).tobytes() for a in cols)])
 
@@ -230,7 +281,8 @@ class PartialsMessage:
             dt = np.dtype(dtype)
             setattr(p, name, np.frombuffer(data, dt, count, offset))
             offset += dt.itemsize * count
-        return cls(int(head["source"]), int(head["closed"]), p)
+        return cls(int(head["source"]), int(head["closed"]), p, bool(head.get("idle", False)),
+                   bool(head.get("replaying", False)))
 
 
 # --------------------------------------------------------------------------- checkpoints

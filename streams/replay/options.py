@@ -29,7 +29,7 @@ class ReplayOptions:
     max_bytes: int = 4096
     fallback_time_ms: int | None = None  # receive time of bare NMEA sentences
     stop_after: int | None = None  # stop after this many items (tests of resume)
-    end_of_feed: bool = True  # end a complete replay with end-of-feed markers
+    end_of_feed: bool = True  # replay-begin markers first, end-of-feed markers when complete
     outage_s: float = 30.0  # the broker acknowledging nothing this long is an outage
     wait: bool = False  # ride out an outage (with a line when it starts and ends) or stop
 

@@ -4,7 +4,10 @@
 event-time order (:mod:`streams.replay.segments`, :mod:`streams.replay.dispatch`) through
 one :class:`~streams.kafka.io.BatchSender`, saves its progress for ``--resume`` on the way
 (:mod:`streams.replay.state`), and once all is sent ends every partition of every feed
-topic with an end-of-feed marker. A complete run is logged in ``replays.jsonl``.
+topic with an end-of-feed marker. Before its first record (on ``--resume`` too) it sends
+a replay-begin marker to every partition of every feed topic, so the workers wait for a
+replay's data however slow it comes instead of closing quiet partitions on wall time.
+A complete run is logged in ``replays.jsonl``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from aiokafka.errors import KafkaError
 from streams.feeds.files import detect_format
 from streams.feeds.parse import FeedContext, FeedFormat
 from streams.kafka.io import BatchSender, RecordTooLarge, start_client
+from streams.kafka.outage import gate_client_logs
+from streams.kafka.records import replay_begin_marker
 from streams.kafka.topics import MARKED_TOPICS, TOPIC_OF_KIND
 from streams.replay.dispatch import Dispatch
 from streams.replay.options import ReplayError, ReplayOptions
@@ -40,6 +45,9 @@ from streams.settings import Settings
 
 ProgressFn = Callable[[int, int, int | None], None]  # bytes read, records sent, event time
 log = logging.getLogger(__name__)
+
+#: a replay with ``--wait``: how long a batch may wait for the broker (a week)
+WAIT_REQUEST_TIMEOUT_MS = 7 * 24 * 3600 * 1000
 
 
 async def replay(
@@ -64,8 +72,11 @@ async def replay(
         max_batch_size=1024 * 1024,
         max_request_size=4 * 1024 * 1024,
         linger_ms=50,
-        request_timeout_ms=30_000,
+        # with --wait a batch never expires while the broker is away: the producer's
+        # retries (idempotent, so never doubled) deliver it when the broker is back
+        request_timeout_ms=WAIT_REQUEST_TIMEOUT_MS if options.wait else 30_000,
     )
+    gate_client_logs()
     try:
         await start_client(producer, settings.kafka_bootstrap)
     except ConnectionError as e:
@@ -177,7 +188,14 @@ async def _run(
     items = 0
     run = Dispatch(files, options, stats, sender, topics, state.static)
     saved: asyncio.Task[None] | None = None
+    begun = not options.end_of_feed  # no markers asked for: none at the beginning either
     for seg, a, b in merged_runs(streams):
+        if not begun and seg.is_record[a:b].any():  # before the first record is sent
+            first = int(seg.ts[a:b][seg.is_record[a:b]][0])
+            if options.start_ms is not None:  # --from: where the records sent begin
+                first = max(first, options.start_ms)
+            await _replay_begin(sender, topics, stats, first)
+            begun = True
         if options.stop_after is not None:
             b = min(b, a + options.stop_after - items)
         if options.speed is not None:
@@ -208,6 +226,15 @@ async def _run(
     if saved is not None:
         await saved
     return True
+
+
+async def _replay_begin(sender: BatchSender, topics: dict[str, str], stats: ReplayStats,
+                        first_ms: int) -> None:
+    """Tell every partition of every feed topic that a replay begins (before any of its
+    records): the workers then keep the partition's intervals open until its end-of-feed
+    marker, however long the replay takes."""
+    for short in MARKED_TOPICS:
+        stats.markers += await sender.marker(topics[short], replay_begin_marker(first_ms))
 
 
 async def _end_of_feed(sender: BatchSender, topics: dict[str, str],

@@ -44,6 +44,7 @@ from streams.detection import AlertTransition, MethodologyChange, PipelineConfig
 from streams.features import Geofence
 from streams.geo import Geography, load_geography
 from streams.kafka.io import latest_by_key, read_to_end, start_client
+from streams.kafka.outage import BrokerState, gate_client_logs, hard_stop, reachable
 from streams.kafka.records import (
     DeadLetter,
     PartialsMessage,
@@ -51,6 +52,7 @@ from streams.kafka.records import (
     decode_alert,
     encode_alert,
     end_of_feed_of,
+    is_replay_begin,
     pack_checkpoint,
     unpack_checkpoint,
 )
@@ -60,12 +62,17 @@ from streams.metrics import (
     ALERTS_PUBLISHED,
     ASSIGNED_PARTITIONS,
     BATCH_SIZE,
+    BROKER_OUTAGE_SECONDS,
+    BROKER_OUTAGES,
+    BROKER_UP,
     CHECKPOINT_BYTES,
     CHECKPOINT_TIME,
     CHECKPOINTS,
     CONSUMER_LAG,
     DEAD_LETTERS,
     FEED_COMPLETE,
+    IDLE_PARTITIONS,
+    LATE_PARTIALS,
     LATE_RECORDS,
     LATENCY,
     PROCESSING_SECONDS,
@@ -91,6 +98,10 @@ MAX_MESSAGE = 64 << 20
 
 class WorkerError(Exception):
     """The worker cannot run (a topic is missing, a checkpoint does not fit); one line."""
+
+
+class BrokerDown(Exception):
+    """The broker has not answered for ``kafka_outage_seconds``: an outage, not a crash."""
 
 
 def pipeline_config(settings: Settings, geography: Geography) -> PipelineConfig:
@@ -152,6 +163,14 @@ class WorkerRuntime:
         self.lock = asyncio.Lock()  # batches vs rebalance callbacks
         self.in_batch = False
         self.published: list[AlertTransition] = []  # this process's publications (tests, demo)
+        self.broker = BrokerState(s.kafka_bootstrap)
+        self.running = False  # started and consuming (``/ready``)
+        self.orphans: set[int] = set()  # detection shards owned before an outage
+        self.backoff_s = (1.0, 30.0)  # first and longest wait between reconnects
+        BROKER_UP.set(1)
+        BROKER_OUTAGE_SECONDS.set_function(self.broker.outage_s)
+        # feed partition -> (next offset, monotonic time it was first seen): idle detection
+        self.quiet_since: dict[TopicPartition, tuple[int, float]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,10 +180,8 @@ class WorkerRuntime:
             bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True,
             max_request_size=MAX_MESSAGE, max_batch_size=1 << 20, linger_ms=5,
         )
-        try:
-            await start_client(self.producer, s.kafka_bootstrap)
-        except ConnectionError as e:
-            raise WorkerError(str(e)) from None
+        gate_client_logs()
+        await start_client(self.producer, s.kafka_bootstrap)  # ConnectionError: an outage
         counts: dict[str, int] = {}
         for full, short in self.feed_topics.items():
             counts[short] = await self._partitions(full)
@@ -199,6 +216,86 @@ class WorkerRuntime:
             raise WorkerError(f"topic {topic} does not exist: run `berthwatch topics create`")
         return len(parts)
 
+    @property
+    def ready(self) -> bool:
+        """Consuming, with the broker answering: what ``/ready`` says."""
+        return self.running and self.broker.is_up
+
+    async def serve(self) -> None:
+        """Start and run until :meth:`request_stop`, riding out broker outages.
+
+        A broker that does not answer for ``kafka_outage_seconds`` (or a Kafka error
+        while it does not answer) is an outage, not a crash: the worker stops consuming,
+        says it is not ready (``/ready``, ``berthwatch_broker_up``), drops what it
+        computed since its last checkpoints, reconnects with back-off and, once the
+        broker answers, starts again from those checkpoints (partials replace their
+        earlier copies, alert transitions already published are not published again).
+        Any other failure is raised: the process exits non-zero for its supervisor."""
+        first, most = self.backoff_s
+        delay = first
+        while not self.stopping.is_set():
+            try:
+                await self.start()
+                if self.broker.up() is not None:
+                    BROKER_UP.set(1)
+                delay = first
+                await self._watched()
+                return
+            except (BrokerDown, ConnectionError, KafkaError) as e:
+                if isinstance(e, KafkaError) and not isinstance(e, BrokerDown) \
+                        and await self._answers():
+                    raise  # the broker is fine: a real failure
+                if self.broker.down(str(e) or type(e).__name__):
+                    BROKER_UP.set(0)
+                    BROKER_OUTAGES.inc()
+                else:
+                    self.broker.still_down()
+                await self._reset()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+                delay = min(delay * 2, most)
+
+    async def _answers(self) -> bool:
+        return self.producer is not None and await reachable(
+            self.producer.client, min(5.0, self.settings.kafka_outage_seconds))
+
+    async def _watched(self) -> None:
+        """:meth:`run`, with the broker probed every few seconds: no answer for
+        ``kafka_outage_seconds`` cancels the run and raises :class:`BrokerDown`."""
+        bound = self.settings.kafka_outage_seconds
+        every = min(2.0, bound / 3)
+        task = asyncio.ensure_future(self.run())
+        answered = time.monotonic()
+        self.running = True
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=every)
+                if task.done():
+                    break
+                if await self._answers():
+                    answered = time.monotonic()
+                elif time.monotonic() - answered >= bound:
+                    raise BrokerDown(f"no answer for {time.monotonic() - answered:.0f} s")
+            task.result()
+        finally:
+            self.running = False
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _reset(self) -> None:
+        """Close the Kafka clients within a bound and drop every partition's state: the
+        last checkpoints stand, and the next assignment restores from them. Detection
+        shards owned until now stay exported (last known values, ``berthwatch_broker_up``
+        0) until the next assignment says whether they are still this worker's."""
+        for client in (self.consumer, self.reader, self.producer):
+            await hard_stop(client)
+        self.consumer = self.reader = self.producer = None
+        self.orphans |= {tp.partition for tp, o in self.owned.items() if o.stage == "detect"}
+        self.owned.clear()
+        self.in_batch = False
+
     async def run(self) -> None:
         """Fetch and process until :meth:`request_stop`; checkpoints on the way."""
         assert self.consumer is not None
@@ -214,6 +311,7 @@ class WorkerRuntime:
                 for tp, msgs in batches.items():
                     if tp in self.owned and msgs:
                         await self._handle(tp, msgs, fetched)
+                await self._report_idle()
                 due = self.settings.checkpoint_interval_seconds
                 if time.monotonic() - self.last_checkpoint >= due:
                     await self.checkpoint(list(self.owned))
@@ -223,25 +321,33 @@ class WorkerRuntime:
     def request_stop(self) -> None:
         self.stopping.set()
 
-    async def stop(self) -> None:
-        """Checkpoint what this worker owns, leave the group, close the clients.
+    async def stop(self, *, final_checkpoint: bool = True) -> bool:
+        """Checkpoint what this worker owns, leave the group, close the clients, each
+        within a bound (a broker that is down holds nothing up); True when a final
+        checkpoint was written.
 
-        A worker stopped in the middle of a batch (its task cancelled) writes no final
-        checkpoint: its state would be ahead of its offsets. The last checkpoint stands
-        and the next owner reads on from it."""
+        A worker stopped in the middle of a batch (its task cancelled) or after a failure
+        writes no final checkpoint: its state would be ahead of its offsets. The last
+        checkpoint stands and the next owner reads on from it."""
+        wrote = False
         try:
-            if self.owned and self.producer is not None and not self.in_batch:
-                await self.checkpoint(list(self.owned))
+            if (final_checkpoint and self.owned and self.producer is not None
+                    and not self.in_batch and self.broker.is_up):
+                try:
+                    await asyncio.wait_for(self.checkpoint(list(self.owned)),
+                                           timeout=self.settings.kafka_outage_seconds)
+                    wrote = True
+                except (TimeoutError, KafkaError) as e:
+                    log.warning("no final checkpoint (%s): the last one stands",
+                                type(e).__name__)
         finally:
-            if self.consumer is not None:
-                await self.consumer.stop()
-            if self.reader is not None:
-                await self.reader.stop()
+            for client in (self.consumer, self.reader):
+                await hard_stop(client)
             if self.sender is not None:
                 await self.sender.drain(5.0)
                 await self.sender.stop()
-            if self.producer is not None:
-                await self.producer.stop()
+            await hard_stop(self.producer, drop_pending=not wrote)
+        return wrote
 
     # ------------------------------------------------------------------ processing
 
@@ -270,6 +376,11 @@ class WorkerRuntime:
     async def _features(self, tp: TopicPartition, fp: FeaturePartition, msgs: list[Any]) -> None:
         run: list[Any] = []
         for m in msgs:
+            if is_replay_begin(m.headers):
+                await self._feature_batch(tp, fp, run)
+                run = []
+                await self._emit(fp.begin_replay())
+                continue
             newest = end_of_feed_of(m.headers)
             if newest is None:
                 run.append(m)
@@ -307,9 +418,14 @@ class WorkerRuntime:
             await self.producer.send(self.partials_topic, value=msg.encode(), partition=shard)
 
     async def _detect(self, shard: DetectShard, msgs: list[Any]) -> None:
-        assert self.producer is not None
+        assert self.producer is not None and self.layout is not None
         for m in msgs:
-            points, out = shard.add(PartialsMessage.decode(m.value))
+            msg = PartialsMessage.decode(m.value)
+            late = shard.late(msg.source)
+            points, out = shard.add(msg)
+            if shard.late(msg.source) > late:  # released while that partition was idle
+                LATE_PARTIALS.labels(self.settings.topic(self.layout.topic_of(msg.source))).inc(
+                    shard.late(msg.source) - late)
             self.exporter.points(points)
             self.exporter.scores(out)
             fresh = shard.fresh(out.alerts)
@@ -325,6 +441,34 @@ class WorkerRuntime:
                                     for a in fresh])
         WATERMARK.labels("detect").set(max(shard.watermark_ms, 0) / 1000.0)
         FEED_COMPLETE.set(1.0 if shard.complete else 0.0)
+
+    async def _report_idle(self) -> None:
+        """Each live feed partition this worker owns that is caught up (next offset = high
+        watermark), has not ended and received no record for ``idle_partition_seconds`` of
+        wall time reports itself idle to every detection shard, once (until it receives
+        again). Replaying partitions never do (:meth:`FeaturePartition.idle`)."""
+        limit = self.settings.idle_partition_seconds
+        if limit <= 0 or self.consumer is None:
+            return
+        now = time.monotonic()
+        for tp in [tp for tp in self.quiet_since if tp not in self.owned]:
+            del self.quiet_since[tp]
+        for tp, owned in self.owned.items():
+            fp = owned.state
+            if not isinstance(fp, FeaturePartition):
+                continue
+            offset, since = self.quiet_since.get(tp, (-1, now))
+            if offset != owned.offset:  # received something (or newly assigned)
+                self.quiet_since[tp] = (owned.offset, now)
+                continue
+            if (fp.may_idle and now - since >= limit
+                    and self.consumer.highwater(tp) == owned.offset):
+                res = fp.idle()
+                if res.messages:
+                    IDLE_PARTITIONS.labels(tp.topic).inc()
+                    log.info("%s[%d] received nothing for %.0f s: idle, the detection stage "
+                             "no longer waits for it", tp.topic, tp.partition, now - since)
+                    await self._emit(res)
 
     def _lag(self) -> None:
         assert self.consumer is not None
@@ -389,6 +533,11 @@ class WorkerRuntime:
 
     async def _assign(self, tps: list[TopicPartition]) -> None:
         assert self.consumer is not None and self.layout is not None
+        if self.orphans:  # shards this worker had before an outage and no longer owns
+            for partition in sorted(self.orphans - {tp.partition for tp in tps
+                                                    if tp.topic == self.partials_topic}):
+                self._forget_shard(partition)
+            self.orphans.clear()
         new = [tp for tp in tps if tp not in self.owned]
         if not new:
             self._count_assigned()

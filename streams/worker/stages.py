@@ -25,6 +25,14 @@ End of feed: a replay ends by sending an *end-of-feed* marker to every feed
 partition with the topic's newest event time. The partition's engine closes
 the intervals up to it, exactly as the backtest's engine does at the end of
 its file, and from then on the source counts as closed for every interval.
+
+Idle partitions: a replay begins by sending a *replay-begin* marker to every feed
+partition; from it until the end-of-feed marker the partition is *replaying* and
+waits for its data however long it takes (a paced replay, a replay waiting out a
+broker outage). A partition that never saw one is *live*: when it has received
+nothing for a while (the runtime decides, on the wall clock), :meth:`FeaturePartition.idle`
+tells every shard once, and the shards' combiners stop waiting for it until it
+sends again.
 """
 
 from __future__ import annotations
@@ -151,6 +159,35 @@ class FeaturePartition:
         self.shards = shards
         self.ended = False
         self.reported = NONE  # closed boundary last reported to the shards
+        self.replaying = False
+        """A replay-begin marker came and no end-of-feed marker yet: never idle."""
+        self.idle_reported = False
+        """The shards were told this partition is idle, and no record came since."""
+
+    def begin_replay(self) -> FeatureResult:
+        """A replay-begin marker: wait for this partition's data, never report it idle.
+        A partition that had reported itself idle tells the shards at once that it is
+        back (in a replay, which makes them wait for every partition again)."""
+        self.replaying = True
+        back, self.idle_reported = self.idle_reported, False
+        return self._report(None, FeatureResult(), force=back)
+
+    @property
+    def may_idle(self) -> bool:
+        """A live partition that has not ended and not yet reported itself idle."""
+        return not (self.replaying or self.ended or self.idle_reported)
+
+    def idle(self) -> FeatureResult:
+        """Tell every shard, once, that this live partition is idle (received nothing
+        for a while): the shards stop waiting for it until it sends again. Nothing for a
+        replaying, ended or already idle partition."""
+        out = FeatureResult(closed_ms=self.closed_ms)
+        if not self.may_idle:
+            return out
+        self.idle_reported = True
+        out.messages = [PartialsMessage(self.source, out.closed_ms, Partials(), idle=True)
+                        for _ in range(self.shards)]
+        return out
 
     def process(self, values: Sequence[bytes]) -> FeatureResult:
         out = FeatureResult()
@@ -170,7 +207,10 @@ class FeaturePartition:
         partials = self.engine.process(records) if len(records) else None
         out.records = len(records)
         out.late = self.engine.stats.get("late", 0) - late_before
-        return self._report(partials, out)
+        back = bool(len(records)) and self.idle_reported
+        if back:  # the shards hear of it now, not only when an interval closes
+            self.idle_reported = False
+        return self._report(partials, out, force=back)
 
     def end_of_feed(self, topic_max_ms: int) -> FeatureResult:
         """Close every interval up to the one holding ``topic_max_ms`` (the backtest's
@@ -178,23 +218,27 @@ class FeaturePartition:
         step = self.engine.config.window.interval_ms
         partials = self.engine.flush(int(floor_to(topic_max_ms, step)) + step)
         self.ended = True
+        self.replaying = self.idle_reported = False
         return self._report(partials, FeatureResult())
 
     @property
     def closed_ms(self) -> int:
         return END_OF_FEED if self.ended else self.engine.clock.closed
 
-    def _report(self, partials: Partials | None, out: FeatureResult) -> FeatureResult:
+    def _report(self, partials: Partials | None, out: FeatureResult,
+                force: bool = False) -> FeatureResult:
         out.closed_ms = closed = self.closed_ms
-        if (partials is None or len(partials) == 0) and closed == self.reported:
+        if (partials is None or len(partials) == 0) and closed == self.reported and not force:
             return out  # nothing new for the shards
         parts = split_partials(partials if partials is not None else Partials(), self.shards)
-        out.messages = [PartialsMessage(self.source, closed, p) for p in parts]
+        out.messages = [PartialsMessage(self.source, closed, p, replaying=self.replaying)
+                        for p in parts]
         self.reported = closed
         return out
 
     def snapshot(self) -> bytes:
-        meta = {"ended": self.ended, "reported": self.reported}
+        meta = {"ended": self.ended, "reported": self.reported, "replaying": self.replaying,
+                "idle_reported": self.idle_reported}
         return save_npz({"engine": np.frombuffer(self.engine.snapshot(), np.uint8)}, meta)
 
     def restore(self, data: bytes) -> None:
@@ -202,6 +246,9 @@ class FeaturePartition:
         self.engine.restore(arrays["engine"].tobytes())
         self.ended = bool(meta["ended"])
         self.reported = int(meta["reported"])
+        # checkpoints from before replay-begin markers: live, not idle
+        self.replaying = bool(meta.get("replaying", False))
+        self.idle_reported = bool(meta.get("idle_reported", False))
 
 
 # --------------------------------------------------------------------------- detection stage
@@ -215,19 +262,31 @@ class _Clock:
         self.stage = DetectionStage(config)
 
     def add(self, local: int, msg: PartialsMessage) -> tuple[FeaturePoints, StageOutput]:
-        points = self.combiner.add(local, msg.partials, msg.closed_ms)
+        points = self.combiner.add(local, msg.partials, msg.closed_ms, msg.idle,
+                                   msg.replaying)
         out = self.stage.process(points)
         wm = self.combiner.watermark
-        if wm >= END_OF_FEED:
+        if self.complete:
             out = out + self.stage.flush()
-        elif wm != NONE:
+        elif wm != NONE and wm < END_OF_FEED:
             out = out + self.stage.flush(until_s=wm / 1000.0)
+        # (ended sources with only idle ones left: their intervals are released, but the
+        # clock stays where it was until the idle ones send again or end)
         return points, out
+
+    @property
+    def complete(self) -> bool:
+        """Every source sent its end-of-feed marker."""
+        return min(self.combiner.closed) >= END_OF_FEED
 
     @property
     def watermark_ms(self) -> int:
         wm = self.combiner.watermark
         return self.combiner.emitted if wm >= END_OF_FEED else wm
+
+    def late(self, local: int) -> int:
+        """Contributions of source ``local`` dropped as late (released while it was idle)."""
+        return self.combiner.late[local]
 
 
 class DetectShard:
@@ -256,13 +315,24 @@ class DetectShard:
     @property
     def watermark_ms(self) -> int:
         """Intervals ending at or before this are final on every clock (once a feed ended,
-        its clock counts with the end of the last interval it released)."""
-        return min((c.watermark_ms for c in self.clocks.values()), default=NONE)
+        its clock counts with the end of the last interval it released; a clock whose every
+        source is idle, a live feed that sends nothing at all, does not count while another
+        one moves; when every clock is so, the furthest one counts)."""
+        fed = [c.watermark_ms for c in self.clocks.values() if not all(c.combiner.idle)]
+        if fed:
+            return min(fed)
+        return max((c.watermark_ms for c in self.clocks.values()), default=NONE)
 
     @property
     def complete(self) -> bool:
         """Every feed partition sent its end-of-feed marker, and all of it is processed."""
-        return all(c.combiner.watermark >= END_OF_FEED for c in self.clocks.values())
+        return all(c.complete for c in self.clocks.values())
+
+    def late(self, source: int) -> int:
+        """Contributions of feed partition ``source`` the shard dropped because their
+        interval was released while the partition was idle (since this object was made)."""
+        interval, local = self.local[source]
+        return self.clocks[interval].late(local)
 
     def fresh(self, alerts: Sequence[AlertTransition]) -> list[AlertTransition]:
         """The transitions not yet published (newer than the last one of their key);

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka.records import END_OF_FEED_HEADER
+from streams.kafka.records import END_OF_FEED_HEADER, REPLAY_BEGIN_HEADER
 from streams.replay import ReplayOptions, replay
 from streams.settings import Settings
 from tests.integration.conftest import read_topic, run_cli
@@ -49,11 +49,22 @@ def _create(prefix: str) -> dict[str, str]:
 
 def _contents(stack: Settings, prefix: str) -> dict[str, list[tuple[int, bytes, bytes, int]]]:
     """What a consumer sees per feed topic: partition, key, value and event timestamp, in order
-    (end-of-feed markers included, as records with no key)."""
+    (end-of-feed markers included, as records with no key; replay-begin markers left out:
+    a resumed replay begins once more)."""
     return {
-        name: [(p, k, v, ts) for p, _off, k, v, ts, _h in read_topic(stack, prefix + name)]
+        name: [(p, k, v, ts) for p, _off, k, v, ts, h in read_topic(stack, prefix + name)
+               if REPLAY_BEGIN_HEADER not in h]
         for name in FEEDS
     }
+
+
+def _begins(stack: Settings, prefix: str, name: str) -> dict[int, list[int]]:
+    """Replay-begin markers of a topic: partition -> their offsets."""
+    out: dict[int, list[int]] = {}
+    for p, off, _k, _v, _ts, h in read_topic(stack, prefix + name):
+        if REPLAY_BEGIN_HEADER in h:
+            out.setdefault(p, []).append(off)
+    return out
 
 
 def _markers(stack: Settings, prefix: str, name: str) -> dict[int, int]:
@@ -94,6 +105,10 @@ def test_replay_speeds_leave_identical_topics(stack: Settings, shared_data: Path
             assert set(markers.values()) == {newest[name]}
         a[name] = records
     assert not _markers(stack, fast, "vessels")
+    # ... and begins with a replay-begin marker, before any record
+    for name in ("positions", "containers", "inventory"):
+        assert _begins(stack, fast, name) == {p: [0] for p in range(stack.topic_partitions)}
+    assert not _begins(stack, fast, "vessels")
     assert len(a["positions"]) > 7000 and len(a["containers"]) == 3 and len(a["inventory"]) == 2
     # event time is the Kafka timestamp, not wall time
     assert min(ts for *_, ts in a["containers"]) == 1452468600000  # 2016-01-10T23:30:00Z
@@ -123,6 +138,9 @@ def test_resume_continues_where_it_stopped(stack: Settings, shared_data: Path) -
     finally:
         os.environ.pop("BERTHWATCH_TOPIC_PREFIX")
     assert _contents(stack, whole) == _contents(stack, resumed)
+    # the resumed replay began twice: once at the start, once on --resume
+    assert all(len(offsets) == 2 and offsets[0] == 0
+               for offsets in _begins(stack, resumed, "positions").values())
 
 
 def _nmea(body: str) -> str:

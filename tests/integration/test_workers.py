@@ -10,6 +10,7 @@ splitting the partitions.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -84,10 +85,10 @@ def test_alerts_reach_alertmanager_with_event_time_and_a_dashboard_link(
     assert a["annotations"]["runbook_url"].startswith("docs/RUNBOOK.md#")
 
 
-def _replay(paths: list[Path], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    import os
+def _replay(paths: list[Path], env: dict[str, str], log: Path,
+            *options: str) -> subprocess.Popen[bytes]:
 
-    return subprocess.Popen([*BERTHWATCH, "replay", *map(str, paths)],
+    return subprocess.Popen([*BERTHWATCH, "replay", *options, *map(str, paths)],
                             stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             env={**os.environ, **env}, cwd=PROJECT_ROOT)
 
@@ -184,3 +185,70 @@ def test_after_a_rebalance_the_alert_metrics_sum_to_one_workers(
         first.stop()
         if second is not None:
             second.stop()
+
+
+def _ready(worker: Worker) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/ready", timeout=2):
+            return 200
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_a_broker_outage_mid_replay_is_ridden_out_and_the_alerts_are_exact(
+        stack: Settings, spb_feed: tuple[list[Path], Path], spb_backtest: list[Transition],
+        tmp_path: Path) -> None:
+    """The broker killed (SIGKILL) for longer than a producer's request timeout during a
+    replay: the worker's pipeline died with a KafkaTimeoutError and the process hung
+    until the broker came back, then crashed; ``replay --wait`` failed its send. Now the
+    worker says it is not ready, logs the outage in a few lines, reconnects by itself and
+    resumes from its checkpoints; the replay waits and completes; the alerts are exact."""
+    from streams.tools import stack as stack_mod
+    from streams.tools.stack import Kafka
+
+    paths, labels = spb_feed
+    env = deployment("outage", labels, BERTHWATCH_KAFKA_OUTAGE_SECONDS="5")
+    worker = Worker(tmp_path / "worker.log", 16090, env)
+    kafka = Kafka(stack)
+    try:
+        worker.wait_ready()
+        replay = _replay(paths, env, tmp_path / "replay.log", "--wait")
+        eventually(lambda: metric(worker, "berthwatch_checkpoints_total", stage="detect") >= 2
+                   and metric(worker, "berthwatch_records_in_total") > 100_000, timeout=300)
+        pid = kafka.pid()
+        assert pid is not None and replay.poll() is None
+        assert _ready(worker) == 200 and metric(worker, "berthwatch_broker_up") == 1
+        lines_before = len(worker.log.read_text(errors="replace").splitlines())
+        os.killpg(pid, signal.SIGKILL)
+        try:
+            # not ready within the bound (5 s without an answer, probed every 2 s)
+            eventually(lambda: _ready(worker) == 503, timeout=20)
+            assert metric(worker, "berthwatch_broker_up") == 0
+            time.sleep(40)  # longer than the producers' request timeouts (30 s, 40 s)
+            assert worker.proc.poll() is None, "the worker must ride the outage out"
+            assert replay.poll() is None, "replay --wait must wait"
+            assert metric(worker, "berthwatch_broker_outage_seconds") >= 40
+        finally:
+            kafka.pid_file.unlink(missing_ok=True)
+            stack_mod.up(stack, report=lambda _line: None)
+        assert replay.wait(300) == 0, (tmp_path / "replay.log").read_text()[-2000:]
+        wait_detected_to_end([worker])
+        _same_alerts(wait_published(stack, env, len(spb_backtest)), spb_backtest)
+        assert _ready(worker) == 200 and metric(worker, "berthwatch_broker_up") == 1
+        assert metric(worker, "berthwatch_broker_outages_total") == 1
+        log = worker.log.read_text(errors="replace")
+        assert log.count("is unreachable") == 1 and log.count("is back after") == 1
+        assert "Traceback" not in log and "crash" not in log
+        # the clients' reconnect attempts (a thousand a minute) are summarised, not logged
+        # one by one
+        after = worker.log.read_text(errors="replace").splitlines()[lines_before:]
+        loud = [line for line in after if "[ERROR]" in line or "[WARNING]" in line]
+        assert len(loud) < 40, "\n".join(loud)
+        replayed = (tmp_path / "replay.log").read_text(errors="replace")
+        assert "waiting (--wait)" in replayed and "acknowledges again" in replayed
+        assert replayed.count("Unable connect") < 20
+    finally:
+        worker.stop()

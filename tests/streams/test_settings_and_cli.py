@@ -46,6 +46,21 @@ def test_bad_file_value_names_the_field(tmp_path: Path, monkeypatch: pytest.Monk
         load_settings(config)
 
 
+def test_idle_partition_seconds_defaults_to_five_minutes_and_refuses_negatives(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().idle_partition_seconds == 300.0
+    monkeypatch.setenv("BERTHWATCH_IDLE_PARTITION_SECONDS", "0")
+    assert load_settings().idle_partition_seconds == 0.0  # off
+    monkeypatch.setenv("BERTHWATCH_IDLE_PARTITION_SECONDS", "2.5")
+    assert load_settings().idle_partition_seconds == 2.5
+    monkeypatch.setenv("BERTHWATCH_IDLE_PARTITION_SECONDS", "-1")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value).startswith("idle_partition_seconds:")
+    assert "BERTHWATCH_IDLE_PARTITION_SECONDS" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.yml")

@@ -172,3 +172,67 @@ def test_snapshot_and_restore_mid_feed(topic: str) -> None:
     tail += again.end_of_feed(int(arr["ts_ms"].max())).messages
     assert [m.closed_ms for m in head + tail] == [m.closed_ms for m in whole]
     assert_points_identical(_merged(head + tail), _merged(whole))
+
+
+# --------------------------------------------------------------------------- idle and replay
+
+
+def test_a_live_partition_reports_idle_once_and_wakes_up_with_its_next_record() -> None:
+    arr = FEEDS["positions"]
+    fp = FeaturePartition("positions", 0, 5, FENCE, 3)
+    k = len(arr) // 2
+    first = fp.process(encode_array(arr[:k], fp.kind))
+    assert fp.may_idle
+    idle = fp.idle()
+    assert len(idle.messages) == 3
+    assert {(m.source, m.closed_ms, m.idle, len(m.partials)) for m in idle.messages} == {
+        (5, first.closed_ms, True, 0)}
+    assert not fp.may_idle and fp.idle().messages == []  # once
+    # one record inside an open interval: the watermark does not move, yet every shard
+    # hears at once that the partition is back (a message that is not idle)
+    newest = arr[:k][np.argmax(arr["ts_ms"][:k])]
+    back = fp.process(encode_array(np.array([newest]), fp.kind))
+    assert back.closed_ms == first.closed_ms
+    assert len(back.messages) == 3 and not any(m.idle for m in back.messages)
+    assert fp.may_idle
+    # and after that, the usual rule: nothing new, nothing sent
+    assert fp.process(encode_array(np.array([newest]), fp.kind)).messages == []
+
+
+def test_a_partition_that_never_received_anything_can_be_idle() -> None:
+    fp = FeaturePartition("containers", 2, 9, FENCE, 1)
+    msgs = fp.idle().messages
+    assert [(m.source, m.idle, m.replaying) for m in msgs] == [(9, True, False)]
+    assert PartialsMessage.decode(msgs[0].encode()).idle
+    # a replay begins in it: the shards hear at once that it is back, in a replay
+    back = fp.begin_replay().messages
+    assert [(m.source, m.idle, m.replaying) for m in back] == [(9, False, True)]
+    assert not fp.may_idle and not fp.idle_reported
+
+
+def test_a_replaying_partition_is_never_idle_until_its_end_of_feed() -> None:
+    arr = FEEDS["containers"]
+    fp = FeaturePartition("containers", 0, 0, FENCE, 2)
+    assert fp.begin_replay().messages == []  # nothing to tell the shards yet
+    res = fp.process(encode_array(arr[: len(arr) // 2], fp.kind))
+    assert res.messages and all(m.replaying and not m.idle for m in res.messages)
+    assert not fp.may_idle and fp.idle().messages == []
+    # a checkpoint keeps it replaying
+    again = FeaturePartition("containers", 0, 0, FENCE, 2)
+    again.restore(fp.snapshot())
+    assert again.replaying and again.idle().messages == []
+    res = again.end_of_feed(int(arr["ts_ms"].max()))
+    assert not again.replaying and res.closed_ms == END_OF_FEED
+    assert again.idle().messages == []  # ended: closed for ever, nothing to wait for
+
+
+def test_a_checkpoint_from_before_replay_markers_restores_as_live() -> None:
+    from streams.features._state import load_npz, save_npz
+
+    fp = FeaturePartition("inventory", 0, 0, FENCE, 1)
+    fp.begin_replay()
+    arrays, meta = load_npz(fp.snapshot())
+    old = save_npz(arrays, {"ended": meta["ended"], "reported": meta["reported"]})
+    again = FeaturePartition("inventory", 0, 0, FENCE, 1)
+    again.restore(old)
+    assert not again.replaying and again.may_idle

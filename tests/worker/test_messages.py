@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import zlib
 from collections import Counter
 
@@ -99,6 +100,35 @@ def test_empty_message_carries_the_end_of_feed_boundary() -> None:
     assert back.partials.quantiles == {}
     assert back.partials.sums_end.dtype == np.int64
     assert back.partials.values_val.dtype == np.float64
+
+
+def _old_encoding(msg: PartialsMessage) -> bytes:
+    """How a partials message was written before the idle flag existed."""
+    cols = [getattr(msg.partials, n) for n in ARRAYS]
+    head = json.dumps({"source": msg.source, "closed": msg.closed_ms,
+                       "quantiles": msg.partials.quantiles,
+                       "cols": [[a.dtype.str, len(a)] for a in cols]}).encode()
+    return b"".join([struct.pack("<I", len(head)), head, *(a.tobytes() for a in cols)])
+
+
+def test_idle_flag_is_wire_compatible_both_ways() -> None:
+    msg = PartialsMessage(4, 1_637_010_000_000, _partials())
+    # a message that is not idle is byte for byte what older workers wrote and read...
+    assert msg.encode() == _old_encoding(msg)
+    # ...and an older worker's message decodes as not idle
+    old = PartialsMessage.decode(_old_encoding(msg))
+    assert old.idle is False and (old.source, old.closed_ms) == (4, 1_637_010_000_000)
+    idle = PartialsMessage(4, -(2**62), Partials(), idle=True)
+    back = PartialsMessage.decode(idle.encode())
+    assert (back.source, back.closed_ms, back.idle, len(back.partials)) == (4, -(2**62), True, 0)
+    replaying = PartialsMessage.decode(PartialsMessage(4, 0, Partials(), replaying=True).encode())
+    assert (replaying.idle, replaying.replaying, old.replaying) == (False, True, False)
+    # each flag is one more key of the JSON header: a reader that knows only the old
+    # keys finds them all
+    (n,) = struct.unpack_from("<I", idle.encode())
+    head = json.loads(idle.encode()[4:4 + n])
+    assert head.pop("idle") is True
+    assert set(head) == {"source", "closed", "quantiles", "cols"}
 
 
 @pytest.mark.parametrize("shards", [2, 3, 8])
