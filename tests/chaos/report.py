@@ -58,7 +58,7 @@ def render(results: dict[str, Any]) -> str:
     for s in SCENARIOS:
         got = results.get(s.name)
         if s.test is None:
-            result, figs, wall = "not in this suite yet", "", ""
+            result, figs, wall = "not in this suite", "", ""
         elif got is None:
             result, figs, wall = "not run", "", ""
         else:

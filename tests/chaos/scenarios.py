@@ -16,7 +16,7 @@ class Scenario:
     compared: str
     in_make_test: bool = False
     test: str | None = None
-    """The test function (``pytest -m chaos -k NAME`` selects it); None: not built here."""
+    """The test function (``pytest -m chaos -k NAME`` selects it); None: tested elsewhere."""
 
 
 ALERTS = "alerts = backtest"
@@ -52,7 +52,8 @@ SCENARIOS: tuple[Scenario, ...] = (
              f"worker keeps running, broker_up 0 then 1; {ALERTS}; {FEED}; {GAUGES}", False,
              "test_broker_outage"),
     Scenario("idle_partitions", "a feed partition without records (live mode)",
-             "idle partition closed on wall time (built with the idle timeout)"),
+             "the others' intervals released after the idle timeout: "
+             "tests/integration/test_idle.py (make test)"),
 )
 """Every scenario of the issue, in the order of the table."""
 

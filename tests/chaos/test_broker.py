@@ -19,7 +19,7 @@ import pytest
 
 from streams.settings import Settings
 from streams.tools import stack as stack_mod
-from streams.tools.stack import Kafka
+from streams.tools.stack import Kafka, StackError
 from tests.chaos.checks import feed_matches_files, same_gauges
 from tests.chaos.runs import Run, finished, settled_gauges, start_replay, start_worker
 from tests.integration.harness import (
@@ -47,8 +47,17 @@ def _kill_broker(settings: Settings) -> None:
     kafka.pid_file.unlink(missing_ok=True)
 
 
-def _start_broker(settings: Settings) -> None:
-    stack_mod.up(settings, report=lambda _line: None)
+def _start_broker(settings: Settings, timeout: float = 60) -> None:
+    """The stack up again; a broker killed a moment ago may still hold its ports."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            stack_mod.up(settings, report=lambda _line: None)
+            return
+        except StackError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _broker_up(worker: Worker) -> float:
