@@ -75,6 +75,8 @@ def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     call = getattr(node, "report_call", None)
     if call is None:
         result, why = "error", "set-up failed"
+    elif hasattr(call, "wasxfail"):
+        result, why = ("known limit (xfail)", "") if call.skipped else ("passed (xfail)", "")
     elif call.passed:
         result, why = "passed", ""
     else:

@@ -36,20 +36,20 @@ from tests.integration.harness import (
 
 pytestmark = pytest.mark.chaos
 
-#: rows shuffled within aligned windows of this many seconds
-WINDOW_S = 3 * 3600
 #: rows of each feed sent again days later (a producer re-sending them)
 LATE = {"positions": 15, "containers": 5, "inventory": 0}
 LATE_S = 3 * 86_400
 
 
-def test_out_of_order(stack: Settings, spb_feed: tuple[list[Path], Path],
-                      spb_backtest: list[Transition], undisturbed: Run,
-                      figures: dict[str, Any], tmp_path: Path) -> None:
+def _out_of_order(stack: Settings, spb_feed: tuple[list[Path], Path],
+                  spb_backtest: list[Transition], undisturbed: Run, figures: dict[str, Any],
+                  tmp_path: Path, window_s: int) -> None:
+    """Rows shuffled within aligned windows of ``window_s`` seconds, a few re-sent days
+    late; the alerts must equal the backtest of the same files (which sorts them)."""
     paths, labels = spb_feed
     files, moved, resent = [], 0, 0
     for p in paths:
-        m, r = out_of_order(p, tmp_path / p.name, window_s=WINDOW_S, late=LATE[feed_name(p)],
+        m, r = out_of_order(p, tmp_path / p.name, window_s=window_s, late=LATE[feed_name(p)],
                             late_s=LATE_S, seed=7)
         files.append(tmp_path / p.name)
         moved, resent = moved + m, resent + r
@@ -66,11 +66,31 @@ def test_out_of_order(stack: Settings, spb_feed: tuple[list[Path], Path],
         alerts = wait_published(stack, env, len(want))
         same_alerts(alerts, want)
         figures["alerts"] = len(alerts)
-        assert late >= resent, "the rows re-sent days late are late records"
+        assert late == resent, "the rows re-sent days late, and only they, are late"
         figures["records"] = feed_matches_files(stack, env["BERTHWATCH_TOPIC_PREFIX"], files)
         figures["series"] = same_gauges(settled_gauges([worker]), undisturbed.gauges)
     finally:
         worker.stop()
+
+
+def test_out_of_order(stack: Settings, spb_feed: tuple[list[Path], Path],
+                      spb_backtest: list[Transition], undisturbed: Run,
+                      figures: dict[str, Any], tmp_path: Path) -> None:
+    """Disorder within an interval (an hour: less than an interval plus the allowed
+    lateness behind the newest record) changes nothing; rows days late are counted."""
+    _out_of_order(stack, spb_feed, spb_backtest, undisturbed, figures, tmp_path, 3600)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "records more than the allowed lateness (15 min, not a setting) behind their "
+    "partition's newest are late by design: they update entity state only, so the "
+    "alerts differ from the backtest of the same rows in order"))
+def test_out_of_order_hours(stack: Settings, spb_feed: tuple[list[Path], Path],
+                            spb_backtest: list[Transition], undisturbed: Run,
+                            figures: dict[str, Any], tmp_path: Path) -> None:
+    """Disorder within 3-hour windows: a known limit, kept here so that the table shows it
+    and a change of the late policy shows up (this then passes, and fails as strict)."""
+    _out_of_order(stack, spb_feed, spb_backtest, undisturbed, figures, tmp_path, 3 * 3600)
 
 
 def _producer(files: list[Path], env: dict[str, str], log: Path,
@@ -85,7 +105,7 @@ def test_clock_skew(stack: Settings, spb_feed: tuple[list[Path], Path],
                     spb_backtest: list[Transition], undisturbed: Run,
                     figures: dict[str, Any], tmp_path: Path) -> None:
     """Two producers of disjoint halves of the feed (split by key so that each owns half
-    the partitions): the first paced at 200,000 times real time, the second 20 s later
+    the partitions): the first paced at 400,000 times real time, the second 20 s later
     as fast as the broker takes it, so their event times are months apart, then days,
     then the second is ahead; the last end-of-feed markers once both are done."""
     paths, labels = spb_feed
@@ -100,7 +120,7 @@ def test_clock_skew(stack: Settings, spb_feed: tuple[list[Path], Path],
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     try:
         t0 = time.monotonic()
-        first = _producer(halves[0], env, logs[0], "--speed", "200000")
+        first = _producer(halves[0], env, logs[0], "--speed", "400000")
         time.sleep(20)
         second = _producer(halves[1], env, logs[1])
         for proc, log in zip((first, second), logs, strict=True):
