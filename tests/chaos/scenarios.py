@@ -31,7 +31,8 @@ SCENARIOS: tuple[Scenario, ...] = (
              f"{ALERTS}; refused alerts counted, the rest delivered; {GAUGES} "
              "(alerts_firing less the refused)", True, "test_am_refuses"),
     Scenario("unknown_setting", "BERTHWATCH_SECURITY_PROTOCOLL set for replay and worker",
-             f"one warning naming the closest setting; {ALERTS}; {FEED}; {GAUGES}", True,
+             f"one warning (naming the closest setting if one is close); {ALERTS}; {FEED}; "
+             f"{GAUGES}", True,
              "test_unknown_setting"),
     Scenario("out_of_order", "rows shuffled within 1-hour windows, 20 rows re-sent 3 days late",
              f"{ALERTS} (of the shuffled files); {FEED}; the 20 counted late; {GAUGES}",
