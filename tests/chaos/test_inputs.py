@@ -33,9 +33,10 @@ from tests.integration.harness import (
     wait_published,
 )
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration]
+pytestmark = [pytest.mark.chaos]
 
 
+@pytest.mark.integration
 def test_huge_line(stack: Settings, spb_feed: tuple[list[Path], Path],
                    spb_backtest: list[Transition], undisturbed: Run, figures: dict[str, Any],
                    tmp_path: Path) -> None:
@@ -110,6 +111,7 @@ def test_am_refuses(stack: Settings, spb_feed: tuple[list[Path], Path],
         proxy.close()
 
 
+@pytest.mark.integration
 def test_unknown_setting(stack: Settings, spb_feed: tuple[list[Path], Path],
                          spb_backtest: list[Transition], undisturbed: Run,
                          figures: dict[str, Any], tmp_path: Path) -> None:
