@@ -331,14 +331,14 @@ def _catalogue_rows() -> dict[str, list[str]]:
     rows = {}
     for line in (PROJECT_ROOT / "docs" / "METRICS.md").read_text().splitlines():
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
-        if len(cells) == 7 and cells[0].startswith("`berthwatch_"):
+        if len(cells) == 7 and cells[0].startswith(("`berthwatch_", "`process_", "`python_")):
             rows[cells[0].strip("`")] = cells
     return rows
 
 
 def _metrics_in(expr: str, recorded: dict[str, str], names: set[str]) -> set[str]:
     found: set[str] = set()
-    for name in re.findall(r"\bberthwatch[_:][\w:]+", expr):
+    for name in re.findall(r"\b(?:berthwatch[_:]|process_|python_)[\w:]+", expr):
         if name in recorded:
             found |= _metrics_in(recorded[name], recorded, names)
         elif name in names:
