@@ -28,10 +28,21 @@ from pydantic_settings import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-"""The checkout this package runs from; ``deploy/`` and ``dashboards/`` live here."""
+"""The checkout this package runs from, when it runs from one: ``deploy/`` lives here.
+An installed package (``pip install berthwatch``, the image) has no checkout: see
+:func:`_default_stack_dir`."""
 
 CONFIG_ENV = "BERTHWATCH_CONFIG"
 _config_file: Path | None = None  # set by load_settings(config_file=...)
+
+
+def _default_stack_dir() -> Path:
+    """``.stack`` in the source checkout; for an installed package (no checkout around
+    it), ``berthwatch`` under ``XDG_STATE_HOME`` (``~/.local/state``)."""
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT / ".stack"
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "berthwatch"
 
 
 def _default_cache_dir() -> Path:
@@ -51,8 +62,15 @@ class Settings(BaseSettings):
     )
 
     # --- local stack -----------------------------------------------------
-    stack_dir: Path = PROJECT_ROOT / ".stack"
-    """Folder for the local stack's data, logs and pid files; delete it to start afresh."""
+    stack_dir: Path = Field(default_factory=_default_stack_dir)
+    """Folder for the local stack's data, logs and pid files; delete it to start afresh
+    (``.stack`` of the source checkout; ``~/.local/state/berthwatch`` when installed)."""
+
+    state_dir: Path | None = None
+    """Folder where a worker keeps its local files (faust's data directory, one folder per
+    worker_id); the worker's user must be able to write it. Defaults to
+    ``<stack_dir>/workers``; the image sets ``/var/lib/berthwatch``. Created when a worker
+    starts, never at import."""
 
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     """Folder where the Kafka jars fetched from Maven Central are kept between runs."""
@@ -108,6 +126,11 @@ class Settings(BaseSettings):
 
     worker_web_port: int = Field(6066, ge=1, le=65535)
     """Port of a worker's web server, which serves /metrics; each worker on a host needs its own."""
+
+    ready_stall_seconds: float = Field(120.0, gt=0)
+    """A worker whose partitions have records waiting and that processed none of them for
+    this many seconds answers 503 on ``/readyz`` (stuck); a worker with nothing waiting
+    stays ready however long it idles."""
 
     worker_metrics_ports: list[int] = [6066]
     """Worker ports the local Prometheus scrapes (one per worker you run on this host)."""
@@ -183,10 +206,10 @@ class Settings(BaseSettings):
     grafana_token: SecretStr | None = None
     """Grafana API token for `dashboards push` (environment or secrets directory only)."""
 
-    @field_validator("stack_dir", "cache_dir")
+    @field_validator("stack_dir", "cache_dir", "state_dir")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
 
     @field_validator("host")
     @classmethod
@@ -198,6 +221,11 @@ class Settings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         return self.kafka_servers or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def worker_state_dir(self) -> Path:
+        """Where a worker keeps its local files: ``state_dir`` or ``<stack_dir>/workers``."""
+        return self.state_dir or self.stack_dir / "workers"
 
     @property
     def am_url(self) -> str:

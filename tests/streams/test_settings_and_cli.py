@@ -131,3 +131,9 @@ def test_storage_of_another_kafka_version_is_refused(tmp_path: Path) -> None:
     (kafka.dir / "formatted-by").write_text("4.1.1")
     with pytest.raises(StackError, match=r"formatted by Kafka 4\.1\.1, not 3\.9\.1"):
         kafka.prepare()
+
+
+def test_state_dir_defaults_under_the_stack_and_can_be_set(tmp_path: Path) -> None:
+    s = Settings(stack_dir=tmp_path / "stack")
+    assert s.worker_state_dir == tmp_path / "stack" / "workers"
+    assert Settings(state_dir=tmp_path / "state").worker_state_dir == tmp_path / "state"
