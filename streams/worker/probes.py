@@ -19,9 +19,9 @@ worker that is caught up (no lag) is ready however long it has had nothing to do
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class ProgressWatch:
@@ -29,10 +29,10 @@ class ProgressWatch:
 
     def __init__(self, stall_seconds: float) -> None:
         self.stall_seconds = stall_seconds
-        self._positions: dict[Hashable, int] = {}
+        self._positions: dict[Any, int] = {}
         self._moved_at: float | None = None
 
-    def stalled_for(self, positions: Mapping[Hashable, int], lag: int, now: float) -> float:
+    def stalled_for(self, positions: Mapping[Any, int], lag: int, now: float) -> float:
         """Seconds since the positions last moved while records wait; 0 when they moved
         since the last call, when nothing waits, or at the first call."""
         if self._moved_at is None or lag <= 0 or dict(positions) != self._positions:
@@ -40,7 +40,7 @@ class ProgressWatch:
         self._positions = dict(positions)
         return now - self._moved_at
 
-    def stalled(self, positions: Mapping[Hashable, int], lag: int, now: float) -> bool:
+    def stalled(self, positions: Mapping[Any, int], lag: int, now: float) -> bool:
         """True when :meth:`stalled_for` reaches ``stall_seconds``."""
         return self.stalled_for(positions, lag, now) >= self.stall_seconds
 
@@ -61,7 +61,7 @@ class Readiness:
     details: dict[str, float] = field(default_factory=dict)
 
 
-def readiness(*, consuming: bool, broker: _Broker, positions: Mapping[Hashable, int],
+def readiness(*, consuming: bool, broker: _Broker, positions: Mapping[Any, int],
               lag: int, watch: ProgressWatch, now: float) -> Readiness:
     """The readiness of a worker from what its runtime knows.
 

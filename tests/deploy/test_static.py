@@ -115,6 +115,30 @@ def test_k8s_manifests_parse_pin_images_and_agree_on_ports() -> None:
                 assert port["targetPort"] in declared, (doc["metadata"]["name"], port)
 
 
+def test_k8s_workers_probe_readyz_and_healthz_and_write_only_their_state() -> None:
+    worker = next(c for c in _containers(_k8s_docs()) if c["name"] == "worker")
+    assert worker["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert worker[probe]["httpGet"]["port"] == "metrics"
+    assert worker["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in worker["volumeMounts"]}
+    assert "/var/lib/berthwatch" in mounts
+
+
+def test_image_installs_the_package_and_runs_unprivileged_with_a_state_dir() -> None:
+    text = (DEPLOY / "docker" / "Dockerfile").read_text()
+    assert "pip install -e" not in text and "--editable" not in text
+    assert re.search(r"^USER 65534", text, re.M)
+    assert "BERTHWATCH_STATE_DIR=/var/lib/berthwatch/" in text
+    assert "install -d -o 65534 -g 65534" in text and "/var/lib/berthwatch" in text
+    copied = [w for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line
+              for w in line.split()[1:-1]]
+    assert "deploy" not in copied  # the worker needs no checkout: only the package
+    for name in copied:
+        assert (PROJECT_ROOT / name).exists(), name
+
+
 def test_k8s_kustomization_files_exist() -> None:
     kust = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     for resource in kust["resources"]:

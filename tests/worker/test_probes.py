@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.worker.probes import ProgressWatch, readiness
+from streams.worker.probes import ProgressWatch, Readiness, readiness
 
 pytestmark = pytest.mark.unit
 
@@ -43,12 +43,16 @@ def test_needs_partitions() -> None:
 
 def test_lag_without_progress_for_the_bound_is_not_ready_and_progress_makes_it_ready() -> None:
     watch = ProgressWatch(60)
-    args = {"consuming": True, "broker": Broker()}
-    assert readiness(**args, positions={"a": 5, "b": 7}, lag=100, watch=watch, now=0).ready
-    assert readiness(**args, positions={"a": 5, "b": 7}, lag=100, watch=watch, now=59.9).ready
-    stuck = readiness(**args, positions={"a": 5, "b": 7}, lag=100, watch=watch, now=60)
+
+    def probe(positions: dict[str, int], lag: int, now: float) -> Readiness:
+        return readiness(consuming=True, broker=Broker(), positions=positions, lag=lag,
+                         watch=watch, now=now)
+
+    assert probe({"a": 5, "b": 7}, lag=100, now=0).ready
+    assert probe({"a": 5, "b": 7}, lag=100, now=59.9).ready
+    stuck = probe({"a": 5, "b": 7}, lag=100, now=60)
     assert not stuck.ready and stuck.details["stalled_seconds"] == 60
-    assert readiness(**args, positions={"a": 6, "b": 7}, lag=99, watch=watch, now=61).ready
+    assert probe({"a": 6, "b": 7}, lag=99, now=61).ready
 
 
 def test_caught_up_stays_ready_however_long_it_idles() -> None:
