@@ -138,11 +138,12 @@ def build() -> dict[str, Any]:
                    "{{detector}} {{state}}")],
             unit="short", width=12))
         .with_panel(timeseries(
-            "Alertmanager errors", "Failed posts to Alertmanager per 5 minutes, per worker "
-            "(BerthwatchAlertmanagerUnreachable above 3), and alerts it refused with a 4xx "
+            "Alertmanager errors", "Failed posts to each Alertmanager per 5 minutes, per "
+            "worker (BerthwatchAlertmanagerUnreachable above 3), and alerts refused with a 4xx "
             "(dropped, by status).",
-            [query("sum by (instance) (increase(berthwatch_alertmanager_errors_total[5m]))",
-                   "{{instance}}"),
+            [query("sum by (instance, alertmanager) "
+                   "(increase(berthwatch_alertmanager_errors_total[5m]))",
+                   "{{instance}} to {{alertmanager}}"),
              query("sum by (status) (increase(berthwatch_alerts_rejected_total[5m]))",
                    "refused {{status}}")],
             unit="short", width=12, limit=3))

@@ -152,7 +152,8 @@ ALERTS_REJECTED = Counter(
 )
 ALERTMANAGER_ERRORS = Counter(
     "berthwatch_alertmanager_errors_total",
-    "Failed deliveries to Alertmanager (retried with back-off).",
+    "Failed deliveries to an Alertmanager (retried with back-off), by its URL.",
+    ["alertmanager"],
     registry=REGISTRY,
 )
 BROKER_UP = Gauge(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,14 @@ An installed package (``pip install berthwatch``, the image) has no checkout: se
 
 CONFIG_ENV = "BERTHWATCH_CONFIG"
 _config_file: Path | None = None  # set by load_settings(config_file=...)
+
+
+def _shown(url: str) -> str:
+    """A URL without the password it may carry, for an error message."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def _default_stack_dir() -> Path:
@@ -195,10 +204,20 @@ class Settings(BaseSettings):
     """Item series (site|item) exported on /metrics: only this many, the most anomalous."""
 
     grafana_url: str = "http://127.0.0.1:3000"
-    """Grafana base URL used in alert links (dashboard and time range)."""
+    """Grafana base URL of the alerts' ``dashboard_url`` links (drill-down dashboard at the
+    alert's series and time): the address the people who get the alerts open, not the one
+    the workers reach."""
+
+    docs_url: str | None = None
+    """Base URL where the berthwatch docs are published (the ``docs/`` folder, e.g. your
+    repository browser's or an internal copy): an alert's ``runbook_url`` is
+    ``<docs_url>/RUNBOOK.md#<section>``. Unset, it is the repository path
+    ``docs/RUNBOOK.md#<section>``, which opens nowhere."""
 
     alertmanager_url: str | None = None
-    """Alertmanager base URL the workers send alerts to; defaults to the local stack's."""
+    """Alertmanager base URL the workers send alerts to; defaults to the local stack's.
+    Several, comma-separated, for an Alertmanager cluster: every alert goes to each (as
+    Prometheus does), each with its own retries, so one that is down holds nothing back."""
 
     prometheus_url: str | None = None
     """Prometheus base URL used by checks and previews; defaults to the local stack's."""
@@ -210,6 +229,18 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
+
+    @field_validator("grafana_url", "docs_url", "alertmanager_url", "prometheus_url")
+    @classmethod
+    def _http_urls(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        urls = [u.strip() for u in value.split(",")]
+        for url in urls:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{_shown(url)!r} is not an http(s) URL with a host")
+        return ",".join(u.rstrip("/") for u in urls)
 
     @field_validator("host")
     @classmethod
