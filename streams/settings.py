@@ -175,7 +175,7 @@ class Settings(BaseSettings):
     kafka_outage_seconds: float = Field(30.0, gt=0)
     """A broker that acknowledges nothing for this long is down: a replay stops, saves its
     resume state and says so in one line (or, with ``--wait``, waits for it); a worker
-    stops consuming, answers 503 on ``/ready``, reconnects with back-off and resumes from
+    stops consuming, answers 503 on ``/readyz``, reconnects with back-off and resumes from
     its last checkpoints."""
 
     detect_partitions: int = Field(1, ge=1)
