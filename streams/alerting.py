@@ -268,9 +268,11 @@ class AlertmanagerSender:
         while any(t.busy for t in self.targets) and loop.time() < deadline:
             await asyncio.sleep(0.05)
 
-    def _reject(self, alert: AlertmanagerAlert) -> None:
+    def drop(self, alert: AlertmanagerAlert) -> None:
+        """Stop re-sending an alert an Alertmanager refused (it would refuse it again)."""
         if self.active.get(alert.key) is alert:
-            del self.active[alert.key]  # not re-sent every minute either
+            del self.active[alert.key]
+            self._count()
 
 
 class _Target:
@@ -372,7 +374,7 @@ class _Target:
 
     def _reject(self, alert: AlertmanagerAlert, status: int, body: str) -> None:
         ALERTS_REJECTED.labels(str(status)).inc()
-        self.sender._reject(alert)
+        self.sender.drop(alert)
         log.warning("alertmanager %s refused alert %s (%s, %s): HTTP %d: %s; dropped",
                     self.name, alert.key, alert.name, alert.labels.get("series", "?"), status,
                     refusal_reason(body))
