@@ -1,5 +1,6 @@
 """Pipeline health: what flows in, what is rejected or late, how far behind the workers are,
-how fast batches go, checkpoints and watermarks, and alert delivery."""
+how fast batches go, checkpoints and watermarks, alert delivery, and each worker process's
+memory, CPU and file descriptors."""
 
 from __future__ import annotations
 
@@ -137,11 +138,12 @@ def build() -> dict[str, Any]:
                    "{{detector}} {{state}}")],
             unit="short", width=12))
         .with_panel(timeseries(
-            "Alertmanager errors", "Failed posts to Alertmanager per 5 minutes, per worker "
-            "(BerthwatchAlertmanagerUnreachable above 3), and alerts it refused with a 4xx "
+            "Alertmanager errors", "Failed posts to each Alertmanager per 5 minutes, per "
+            "worker (BerthwatchAlertmanagerUnreachable above 3), and alerts refused with a 4xx "
             "(dropped, by status).",
-            [query("sum by (instance) (increase(berthwatch_alertmanager_errors_total[5m]))",
-                   "{{instance}}"),
+            [query("sum by (instance, alertmanager) "
+                   "(increase(berthwatch_alertmanager_errors_total[5m]))",
+                   "{{instance}} to {{alertmanager}}"),
              query("sum by (status) (increase(berthwatch_alerts_rejected_total[5m]))",
                    "refused {{status}}")],
             unit="short", width=12, limit=3))
@@ -170,6 +172,40 @@ def build() -> dict[str, Any]:
             "works through one.",
             [query("max(berthwatch_feed_complete)", "complete", instant=True)],
             unit="none", width=4, height=8))
+        .with_panel(timeseries(
+            "Worker memory", "Resident memory of each worker process (compare with the pod's "
+            "memory limit: deploy/k8s/workers.yaml) and its virtual memory.",
+            [query("max by (instance) (process_resident_memory_bytes{job=\"berthwatch-workers\"})",
+                   "resident {{instance}}"),
+             query("max by (instance) (process_virtual_memory_bytes{job=\"berthwatch-workers\"})",
+                   "virtual {{instance}}")],
+            unit="bytes", width=12))
+        .with_panel(timeseries(
+            "Worker CPU", "CPU seconds per second each worker process uses (1 = one core).",
+            [query("sum by (instance) (rate(process_cpu_seconds_total"
+                   "{job=\"berthwatch-workers\"}[$__rate_interval]))", "{{instance}}")],
+            unit="short", width=8))
+        .with_panel(timeseries(
+            "Open file descriptors", "File descriptors each worker process has open, and its "
+            "limit.",
+            [query("max by (instance) (process_open_fds{job=\"berthwatch-workers\"})",
+                   "open {{instance}}"),
+             query("max by (instance) (process_max_fds{job=\"berthwatch-workers\"})",
+                   "limit {{instance}}")],
+            unit="short", width=8))
+        .with_panel(stat(
+            "Worker uptime", "Seconds since each worker process started (a restart resets it).",
+            [query("time() - max by (instance) "
+                   "(process_start_time_seconds{job=\"berthwatch-workers\"})", "{{instance}}")],
+            unit="s", width=8, height=8))
+        .with_panel(stat(
+            "Release and Python", "The berthwatch release and the Python version of each "
+            "worker (berthwatch_build_info, python_info): a rollout shows two at once.",
+            [query("count by (version, python) (berthwatch_build_info)",
+                   "berthwatch {{version}} on Python {{python}}"),
+             query("count by (implementation, version) (python_info"
+                   "{job=\"berthwatch-workers\"})", "{{implementation}} {{version}}")],
+            unit="none", width=24, height=4))
     )
     return finish(board, [
         alert_annotation("Pipeline alerts", 'ALERTS{alertstate="firing", category="pipeline"}',

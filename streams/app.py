@@ -1,7 +1,9 @@
 """The berthwatch faust application: the worker process, its web views and its pipeline.
 
 faust runs what it is good at here: the worker process and its command line,
-the web server that serves ``/metrics``, the services' start and graceful stop
+the web server that serves ``/metrics`` and the probes (``/healthz``: the process
+answers; ``/readyz``: it consumes, owns partitions and makes progress, see
+:mod:`streams.worker.probes`), the services' start and graceful stop
 (a final checkpoint on SIGTERM), logging. The hot path is not a per-event faust
 agent: :class:`~streams.worker.runtime.WorkerRuntime` reads the feeds in
 batches of thousands of records with aiokafka's ``getmany`` and hands whole
@@ -12,7 +14,11 @@ arrays to the feature and detection stages (see ``docs/RECOVERY.md`` and
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
+import sys
+import time
 
 import faust
 from faust.web import Request, Response, View
@@ -20,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.metrics import REGISTRY
 from streams.settings import load_settings
+from streams.worker.probes import ProgressWatch, readiness
 from streams.worker.runtime import WorkerError, WorkerRuntime
 
 log = logging.getLogger(__name__)
@@ -27,7 +34,7 @@ log = logging.getLogger(__name__)
 # --- settings ----------------------------------------------------------------
 settings = load_settings()
 
-(settings.stack_dir / "workers").mkdir(parents=True, exist_ok=True)
+# nothing is written at import: main() creates the state directory when a worker starts
 app = faust.App(
     settings.worker_id,
     broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
@@ -39,7 +46,7 @@ app = faust.App(
     key_serializer="raw",
     value_serializer="raw",
     consumer_auto_offset_reset="earliest",
-    datadir=str(settings.stack_dir / "workers" / "{conf.id}"),
+    datadir=str(settings.worker_state_dir / "{conf.id}"),
 )
 
 # --- the pipeline --------------------------------------------------------------
@@ -79,24 +86,52 @@ class Metrics(View):
         return self.bytes(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-@app.page("/ready")
-class Ready(View):
-    """200 while the worker consumes with the broker answering, 503 otherwise (starting,
-    a broker outage, stopping): for a load balancer's or an orchestrator's probe."""
+@app.page("/healthz")
+class Healthz(View):
+    """200 while the process and its event loop answer: for a liveness probe (a worker
+    riding out a broker outage is alive, and must not be restarted for it)."""
 
     async def get(self, request: Request) -> Response:
-        if runtime.ready:
-            return self.text("ready\n")
-        if not runtime.broker.is_up:
-            why = f"Kafka unreachable for {runtime.broker.outage_s():.0f} s"
-        else:
-            why = "not consuming"
-        return self.text(f"not ready: {why}\n", status=503)
+        return self.text("ok\n")
+
+
+progress = ProgressWatch(settings.ready_stall_seconds)
+
+
+@app.page("/readyz")
+class Readyz(View):
+    """200 while the worker consumes with the broker answering, owns partitions and makes
+    progress (``ready_stall_seconds``); 503 with the reason otherwise (starting, a broker
+    outage, no partitions, stuck, stopping): for a readiness probe."""
+
+    async def get(self, request: Request) -> Response:
+        positions = {tp: owned.offset for tp, owned in runtime.owned.items()}
+        lag = 0
+        if runtime.consumer is not None:
+            for tp, offset in positions.items():
+                high = runtime.consumer.highwater(tp)
+                lag += max(high - offset, 0) if high is not None else 0
+        answer = readiness(consuming=runtime.running, broker=runtime.broker,
+                           positions=positions, lag=lag, watch=progress, now=time.monotonic())
+        if answer.ready:
+            return self.text(f"ready: {len(positions)} partitions, lag {lag}\n")
+        return self.text(f"not ready: {answer.reason}\n", status=503)
+
+
+@app.page("/ready")
+class Ready(Readyz):
+    """``/readyz`` under its earlier name, kept for probes configured with it."""
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run a worker: ``berthwatch worker`` calls this with faust's own arguments."""
-    import sys
-
+    state = settings.worker_state_dir
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        if not os.access(state, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "Permission denied")
+    except OSError as e:
+        sys.exit(f"error: state_dir {state} is not writable ({e.strerror}): set "
+                 "BERTHWATCH_STATE_DIR to a folder the worker's user can write")
     sys.argv = ["berthwatch-worker", "worker", *(argv or [])]
     app.main()

@@ -6,15 +6,24 @@ topic, reason, severity, stage), never a vessel or a container. Item series
 (``site|item``) appear only for the ``item_metrics_top`` most anomalous ones,
 so their cardinality is bounded by that setting. The catalogue with meanings,
 panels, alerts and runbook links is ``docs/METRICS.md``.
+
+The registry also carries prometheus_client's standard ``process_*`` (memory, CPU, file
+descriptors, start time) and ``python_info`` series, which its default registry would
+have, and ``berthwatch_build_info`` says which release runs on which Python.
 """
 
 from __future__ import annotations
+
+import platform
+from importlib import metadata
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
 )
 
@@ -22,6 +31,28 @@ from prometheus_client import (
 disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+# --------------------------------------------------------------------------- the process
+
+ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes against the pod limit
+PlatformCollector(registry=REGISTRY)  # python_info
+
+
+def _version() -> str:
+    """The installed berthwatch release; ``unknown`` when run from a checkout not installed."""
+    try:
+        return metadata.version("berthwatch")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+BUILD_INFO = Gauge(
+    "berthwatch_build_info",
+    "Always 1: the berthwatch release and the Python version this worker runs.",
+    ["version", "python"],
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(_version(), platform.python_version()).set(1)
 
 # --------------------------------------------------------------------------- pipeline health
 
@@ -121,7 +152,8 @@ ALERTS_REJECTED = Counter(
 )
 ALERTMANAGER_ERRORS = Counter(
     "berthwatch_alertmanager_errors_total",
-    "Failed deliveries to Alertmanager (retried with back-off).",
+    "Failed deliveries to an Alertmanager (retried with back-off), by its URL.",
+    ["alertmanager"],
     registry=REGISTRY,
 )
 BROKER_UP = Gauge(

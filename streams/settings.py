@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,10 +29,29 @@ from pydantic_settings import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-"""The checkout this package runs from; ``deploy/`` and ``dashboards/`` live here."""
+"""The checkout this package runs from, when it runs from one: ``deploy/`` lives here.
+An installed package (``pip install berthwatch``, the image) has no checkout: see
+:func:`_default_stack_dir`."""
 
 CONFIG_ENV = "BERTHWATCH_CONFIG"
 _config_file: Path | None = None  # set by load_settings(config_file=...)
+
+
+def _shown(url: str) -> str:
+    """A URL without the password it may carry, for an error message."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _default_stack_dir() -> Path:
+    """``.stack`` in the source checkout; for an installed package (no checkout around
+    it), ``berthwatch`` under ``XDG_STATE_HOME`` (``~/.local/state``)."""
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT / ".stack"
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "berthwatch"
 
 
 def _default_cache_dir() -> Path:
@@ -51,8 +71,15 @@ class Settings(BaseSettings):
     )
 
     # --- local stack -----------------------------------------------------
-    stack_dir: Path = PROJECT_ROOT / ".stack"
-    """Folder for the local stack's data, logs and pid files; delete it to start afresh."""
+    stack_dir: Path = Field(default_factory=_default_stack_dir)
+    """Folder for the local stack's data, logs and pid files; delete it to start afresh
+    (``.stack`` of the source checkout; ``~/.local/state/berthwatch`` when installed)."""
+
+    state_dir: Path | None = None
+    """Folder where a worker keeps its local files (faust's data directory, one folder per
+    worker_id); the worker's user must be able to write it. Defaults to
+    ``<stack_dir>/workers``; the image sets ``/var/lib/berthwatch``. Created when a worker
+    starts, never at import."""
 
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     """Folder where the Kafka jars fetched from Maven Central are kept between runs."""
@@ -109,6 +136,11 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(6066, ge=1, le=65535)
     """Port of a worker's web server, which serves /metrics; each worker on a host needs its own."""
 
+    ready_stall_seconds: float = Field(120.0, gt=0)
+    """A worker whose partitions have records waiting and that processed none of them for
+    this many seconds answers 503 on ``/readyz`` (stuck); a worker with nothing waiting
+    stays ready however long it idles."""
+
     worker_metrics_ports: list[int] = [6066]
     """Worker ports the local Prometheus scrapes (one per worker you run on this host)."""
 
@@ -143,7 +175,7 @@ class Settings(BaseSettings):
     kafka_outage_seconds: float = Field(30.0, gt=0)
     """A broker that acknowledges nothing for this long is down: a replay stops, saves its
     resume state and says so in one line (or, with ``--wait``, waits for it); a worker
-    stops consuming, answers 503 on ``/ready``, reconnects with back-off and resumes from
+    stops consuming, answers 503 on ``/readyz``, reconnects with back-off and resumes from
     its last checkpoints."""
 
     detect_partitions: int = Field(1, ge=1)
@@ -172,10 +204,20 @@ class Settings(BaseSettings):
     """Item series (site|item) exported on /metrics: only this many, the most anomalous."""
 
     grafana_url: str = "http://127.0.0.1:3000"
-    """Grafana base URL used in alert links (dashboard and time range)."""
+    """Grafana base URL of the alerts' ``dashboard_url`` links (drill-down dashboard at the
+    alert's series and time): the address the people who get the alerts open, not the one
+    the workers reach."""
+
+    docs_url: str | None = None
+    """Base URL where the berthwatch docs are published (the ``docs/`` folder, e.g. your
+    repository browser's or an internal copy): an alert's ``runbook_url`` is
+    ``<docs_url>/RUNBOOK.md#<section>``. Unset, it is the repository path
+    ``docs/RUNBOOK.md#<section>``, which opens nowhere."""
 
     alertmanager_url: str | None = None
-    """Alertmanager base URL the workers send alerts to; defaults to the local stack's."""
+    """Alertmanager base URL the workers send alerts to; defaults to the local stack's.
+    Several, comma-separated, for an Alertmanager cluster: every alert goes to each (as
+    Prometheus does), each with its own retries, so one that is down holds nothing back."""
 
     prometheus_url: str | None = None
     """Prometheus base URL used by checks and previews; defaults to the local stack's."""
@@ -183,10 +225,22 @@ class Settings(BaseSettings):
     grafana_token: SecretStr | None = None
     """Grafana API token for `dashboards push` (environment or secrets directory only)."""
 
-    @field_validator("stack_dir", "cache_dir")
+    @field_validator("stack_dir", "cache_dir", "state_dir")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @field_validator("grafana_url", "docs_url", "alertmanager_url", "prometheus_url")
+    @classmethod
+    def _http_urls(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        urls = [u.strip() for u in value.split(",")]
+        for url in urls:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{_shown(url)!r} is not an http(s) URL with a host")
+        return ",".join(u.rstrip("/") for u in urls)
 
     @field_validator("host")
     @classmethod
@@ -198,6 +252,11 @@ class Settings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         return self.kafka_servers or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def worker_state_dir(self) -> Path:
+        """Where a worker keeps its local files: ``state_dir`` or ``<stack_dir>/workers``."""
+        return self.state_dir or self.stack_dir / "workers"
 
     @property
     def am_url(self) -> str:

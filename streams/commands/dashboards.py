@@ -102,8 +102,12 @@ def preview(ctx: click.Context, out: Path, since: str, port_value: str, terminal
 @click.option("--replays", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"Replay runs to annotate (default: {REPLAYS_FILE} in the stack folder; "
                    "a missing file adds none).")
+@click.option("--datasource", default=None,
+              help="Name (or uid) of the target Grafana's Prometheus datasource the "
+                   "dashboards use (default: the provisioned one, else its default or only "
+                   "Prometheus datasource).")
 @click.pass_context
-def push(ctx: click.Context, url: str, replays: Path | None) -> None:
+def push(ctx: click.Context, url: str, replays: Path | None, datasource: str | None) -> None:
     """Upload every dashboard into the Grafana folder "berthwatch" (token from
     BERTHWATCH_GRAFANA_TOKEN) and add one annotation per replay run."""
     settings = settings_from(ctx)
@@ -111,6 +115,6 @@ def push(ctx: click.Context, url: str, replays: Path | None) -> None:
     token = secret.get_secret_value() if secret is not None else ""
     path = replays if replays is not None else settings.stack_dir / REPLAYS_FILE
     try:
-        push_dashboards(url, token, path, report=click.echo)
+        push_dashboards(url, token, path, report=click.echo, datasource=datasource)
     except DashboardsError as e:
         raise click.ClickException(str(e)) from None

@@ -1,5 +1,11 @@
 """The push of every dashboard into a Grafana's ``berthwatch`` folder, with grafana-client
-(the ``[grafana]`` extra), and one annotation per replay run of ``replays.jsonl``."""
+(the ``[grafana]`` extra), and one annotation per replay run of ``replays.jsonl``.
+
+The dashboards refer to their Prometheus datasource by the uid the project provisions
+(``berthwatch-prometheus``); a Grafana that was not provisioned by the project has its
+own. The push looks the target's Prometheus datasources up through Grafana's API
+(``GET /api/datasources``), chooses one (:func:`choose_datasource`) and rewrites every
+reference to it (:func:`map_datasource`)."""
 
 from __future__ import annotations
 
@@ -96,10 +102,67 @@ def annotate_replays(api: Any, payloads: Iterable[dict[str, Any]]) -> tuple[int,
     return added, len(todo) - added
 
 
-def push_dashboards(url: str, token: str, replays: Path, report: Callable[[str], None]) -> None:
+def choose_datasource(found: Iterable[dict[str, Any]], provisioned: str,
+                      name: str | None = None) -> dict[str, Any]:
+    """The Prometheus datasource of a Grafana (its ``/api/datasources`` list) that the
+    dashboards should use: the one named ``name`` (name or uid); without a name, the
+    project's provisioned uid if the Grafana has it, else its default Prometheus, else
+    its only one. Raises :class:`DashboardsError` naming the choices otherwise.
+
+    >>> ds = [{"name": "Loki", "type": "loki", "uid": "l1"},
+    ...       {"name": "Mimir", "type": "prometheus", "uid": "m1"}]
+    >>> choose_datasource(ds, "berthwatch-prometheus")["uid"]
+    'm1'
+    >>> choose_datasource(ds + [{"name": "Thanos", "type": "prometheus", "uid": "t1"}],
+    ...                   "berthwatch-prometheus", "Thanos")["uid"]
+    't1'
+    """
+    proms = [d for d in found if d.get("type") == "prometheus"]
+    names = ", ".join(sorted(str(d.get("name")) for d in proms)) or "none"
+    if name is not None:
+        for d in proms:
+            if name in (d.get("name"), d.get("uid")):
+                return d
+        raise DashboardsError(f"no Prometheus datasource named {name!r} in Grafana "
+                              f"(its Prometheus datasources: {names})")
+    if not proms:
+        raise DashboardsError("Grafana has no Prometheus datasource: add one that reads "
+                              "the workers' metrics, then push again")
+    for pick in ([d for d in proms if d.get("uid") == provisioned],
+                 [d for d in proms if d.get("isDefault")], proms):
+        if len(pick) == 1:
+            return pick[0]
+    raise DashboardsError(f"Grafana has several Prometheus datasources ({names}): "
+                          "choose one with --datasource NAME")
+
+
+def map_datasource(model: Any, provisioned: str, uid: str) -> Any:
+    """``model`` with every reference to the Prometheus datasource ``provisioned``
+    pointing at ``uid`` instead (panels, targets, variables, annotations).
+
+    >>> m = {"panels": [{"datasource": {"type": "prometheus", "uid": "a"},
+    ...                  "targets": [{"datasource": {"type": "prometheus", "uid": "a"}}]}],
+    ...      "annotations": {"list": [{"datasource": {"type": "grafana", "uid": "-- Grafana --"}}]}}
+    >>> out = map_datasource(m, "a", "b")
+    >>> out["panels"][0]["targets"][0]["datasource"], out["annotations"]["list"][0]["datasource"]
+    ({'type': 'prometheus', 'uid': 'b'}, {'type': 'grafana', 'uid': '-- Grafana --'})
+    """
+    if isinstance(model, dict):
+        if model.get("type") == "prometheus" and model.get("uid") == provisioned:
+            return {**model, "uid": uid}
+        return {k: map_datasource(v, provisioned, uid) for k, v in model.items()}
+    if isinstance(model, list):
+        return [map_datasource(v, provisioned, uid) for v in model]
+    return model
+
+
+def push_dashboards(url: str, token: str, replays: Path, report: Callable[[str], None],
+                    datasource: str | None = None) -> None:
     """Upload every dashboard into the ``berthwatch`` folder of the Grafana at ``url``
-    (created if missing) and annotate the replay runs of the file ``replays`` that Grafana
-    does not have yet (a missing file adds none); ``report`` says each step in a line."""
+    (created if missing), on its Prometheus datasource (:func:`choose_datasource`, named
+    by ``datasource`` or found), and annotate the replay runs of the file ``replays`` that
+    Grafana does not have yet (a missing file adds none); ``report`` says each step in a
+    line."""
     if not token:
         raise DashboardsError(f"no Grafana token: set {TOKEN_ENV} "
                               "(a service account token with dashboard write access)")
@@ -113,10 +176,16 @@ def push_dashboards(url: str, token: str, replays: Path, report: Callable[[str],
                               "pip install 'berthwatch[grafana]'") from None
     api = GrafanaApi.from_url(url, credential=token, timeout=10)
     DASHBOARDS, _ = load_dashboards()
+    from dashboards import DATASOURCE_UID
+
     try:
+        chosen = choose_datasource(api.datasource.list_datasources() or [], DATASOURCE_UID,
+                                   datasource)
+        report(f"datasource: {chosen.get('name')} (uid {chosen['uid']})")
         folder_uid = _folder(api)
         for uid, build in sorted(DASHBOARDS.items()):
-            api.dashboard.update_dashboard({"dashboard": build(), "folderUid": folder_uid,
+            model = map_datasource(build(), DATASOURCE_UID, str(chosen["uid"]))
+            api.dashboard.update_dashboard({"dashboard": model, "folderUid": folder_uid,
                                             "overwrite": True,
                                             "message": "berthwatch dashboards push"})
             report(f"pushed {uid} to {url.rstrip('/')}/d/{uid}")

@@ -4,5 +4,6 @@
 * :mod:`streams.worker.runtime`: batched aiokafka fetches, checkpoints, rebalances;
 * :mod:`streams.worker.alerts`: alert transitions for Alertmanager (summary, runbook, links);
 * :mod:`streams.worker.export`: the gauges of ``/metrics``;
+* :mod:`streams.worker.probes`: what ``/healthz`` and ``/readyz`` answer (progress bound);
 * :mod:`streams.worker.local`: the stages driven in process, partitioned as Kafka would.
 """

@@ -5,8 +5,9 @@ an Alertmanager alert (:func:`to_alertmanager`) named after what is happening, w
 labels from bounded sets (``port``, ``terminal``, ``site``, ``series``, ``detector``,
 ``severity``, ``category``: :func:`streams.alerting.labels_of`) so the routes and
 inhibitions of ``deploy/alertmanager/alertmanager.yml`` apply, the explanation as
-description, and a link that opens the detector drill-down dashboard on the series
-around the transition's event time. (The alerts topic's record of the same transition
+description, a link that opens the detector drill-down dashboard on the series
+around the transition's event time (``grafana_url``) and one to its runbook section
+(``docs_url``). (The alerts topic's record of the same transition
 is :func:`streams.kafka.records.encode_alert`.)
 
 >>> from streams.detection import AlertTransition as A
@@ -45,12 +46,30 @@ def dashboard_link(grafana_url: str, a: AlertTransition) -> str:
     return f"{grafana_url.rstrip('/')}/d/{DRILLDOWN_UID}?{q}"
 
 
-def to_alertmanager(a: AlertTransition, grafana_url: str) -> alerting.AlertmanagerAlert:
+def runbook_link(docs_url: str | None, detector: str) -> str:
+    """The runbook section of a detector's alerts: absolute under ``docs_url`` (where the
+    docs are published), else the repository path.
+
+    >>> runbook_link("https://docs.example/berthwatch/docs/", "dwell_rail_trend")
+    'https://docs.example/berthwatch/docs/RUNBOOK.md#dwell'
+    >>> runbook_link(None, "queue_trend")
+    'docs/RUNBOOK.md#queue'
+    """
+    section = RUNBOOK.get(detector, "queue")
+    if docs_url:
+        return f"{docs_url.rstrip('/')}/RUNBOOK.md#{section}"
+    return f"docs/RUNBOOK.md#{section}"
+
+
+def to_alertmanager(a: AlertTransition, grafana_url: str,
+                    docs_url: str | None = None) -> alerting.AlertmanagerAlert:
+    """The Alertmanager alert of a transition, its links under ``grafana_url`` (the
+    drill-down dashboard) and ``docs_url`` (the runbook)."""
     name, _, meaning = NAMES.get(a.detector, (GENERIC_NAME, "congestion", a.detector))
     firing = a.state == "firing"
     summary = f"{a.series}: {meaning}" if firing else f"{a.series}: back to normal"
     annotations = {"dashboard_url": dashboard_link(grafana_url, a),
-                   "runbook_url": f"docs/RUNBOOK.md#{RUNBOOK.get(a.detector, 'queue')}",
+                   "runbook_url": runbook_link(docs_url, a.detector),
                    "value": f"{a.value:.4g}"}
     if math.isfinite(a.crossing_ts) and a.eta_seconds > 0:
         annotations["projected_crossing"] = iso(a.crossing_ts)

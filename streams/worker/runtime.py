@@ -437,8 +437,8 @@ class WorkerRuntime:
                 log.info("alert %s %s at %s: %s", a.state, a.key, iso(a.ts), a.explanation)
             self.published.extend(fresh)
             if self.sender is not None and fresh:
-                self.sender.submit([to_alertmanager(a, self.settings.grafana_url)
-                                    for a in fresh])
+                self.sender.submit([to_alertmanager(a, self.settings.grafana_url,
+                                                    self.settings.docs_url) for a in fresh])
         WATERMARK.labels("detect").set(max(shard.watermark_ms, 0) / 1000.0)
         FEED_COMPLETE.set(1.0 if shard.complete else 0.0)
 
@@ -594,7 +594,8 @@ class WorkerRuntime:
                 firing.append(a)
                 self.exporter.alert(a)
         if self.sender is not None and firing:
-            self.sender.submit([to_alertmanager(a, self.settings.grafana_url) for a in firing])
+            self.sender.submit([to_alertmanager(a, self.settings.grafana_url,
+                                                self.settings.docs_url) for a in firing])
 
     async def revoke(self, tps: list[TopicPartition]) -> None:
         """Checkpoint the partitions leaving this worker, then forget them."""

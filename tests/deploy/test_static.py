@@ -62,17 +62,81 @@ def test_compose_images_pinned_and_mounts_exist() -> None:
             assert (DEPLOY / build["context"] / build["dockerfile"]).is_file()
 
 
+INTERNAL_PORT = 29092  # the in-network listener of compose's Kafka
+
+
+def _listeners(value: str) -> dict[str, tuple[str, int]]:
+    """``NAME://host:port,...`` as {name: (host, port)}."""
+    out = {}
+    for item in value.split(","):
+        name, address = item.split("://")
+        host, port = address.rsplit(":", 1)
+        out[name] = (host, int(port))
+    return out
+
+
+def test_compose_kafka_has_an_in_network_and_a_host_listener() -> None:
+    """Containers reach Kafka by its service name, the host by the published port: each
+    listener advertises the address its clients can connect to, so a ``berthwatch
+    replay`` on the host with the default settings produces into it."""
+    s = Settings()
+    services = _compose()["services"]
+    env = services["kafka"]["environment"]
+    listeners = _listeners(env["KAFKA_LISTENERS"])
+    advertised = _listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(listeners) == {"INTERNAL", "HOST", "CONTROLLER"}
+    assert set(advertised) == {"INTERNAL", "HOST"}  # the controller is not for clients
+    assert set(protocols) == set(listeners)
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "INTERNAL"
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
+    assert advertised["INTERNAL"] == ("kafka", INTERNAL_PORT) == ("kafka",
+                                                                  listeners["INTERNAL"][1])
+    # the host listener is published on the port it advertises, the settings' default
+    host, port = advertised["HOST"]
+    assert (host, port) == (s.host, s.kafka_port) == (s.host, listeners["HOST"][1])
+    assert f"{host}:{port}:{listeners['HOST'][1]}" in services["kafka"]["ports"]
+    assert f"{listeners['INTERNAL'][1]}" not in " ".join(services["kafka"]["ports"])
+    # every container that talks to Kafka uses the in-network listener
+    for name, svc in services.items():
+        servers = svc.get("environment", {}).get("BERTHWATCH_KAFKA_SERVERS")
+        if servers is not None:
+            assert servers == f"kafka:{INTERNAL_PORT}", name
+    assert "kafka:29092" in " ".join(services["kafka"]["healthcheck"]["test"])
+
+
+def test_compose_creates_topics_once_before_the_workers_start() -> None:
+    services = _compose()["services"]
+    topics = services["topics"]
+    assert topics["command"] == ["topics", "create"]
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert topics["restart"] == "no"
+    for worker in ("worker-1", "worker-2"):
+        svc = services[worker]
+        assert svc["image"] == topics["image"]
+        assert svc["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        assert svc["environment"]["BERTHWATCH_GRAFANA_URL"] == "http://localhost:3000"
+        assert any(v.endswith(":/var/lib/berthwatch") for v in svc["volumes"])
+
+
+def test_compose_documents_the_replay_from_the_host() -> None:
+    text = (DEPLOY / "compose.yaml").read_text()
+    assert "berthwatch replay feed/*.csv.gz" in text
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert "berthwatch replay feed/*.csv.gz" in readme.split("### Compose")[1]
+
+
 def test_compose_ports_agree_with_settings() -> None:
     s = Settings()
     services = _compose()["services"]
     published = {name: svc.get("ports", []) for name, svc in services.items()}
-    assert f"{s.kafka_port}:{s.kafka_port}" in published["kafka"]
+    assert f"127.0.0.1:{s.kafka_port}:{s.kafka_port}" in published["kafka"]
     assert f"{s.prometheus_port}:{s.prometheus_port}" in published["prometheus"]
     assert f"{s.alertmanager_port}:{s.alertmanager_port}" in published["alertmanager"]
     for worker in ("worker-1", "worker-2"):
         env = services[worker]["environment"]
         assert env["BERTHWATCH_WORKER_WEB_PORT"] == str(s.worker_web_port)
-        assert env["BERTHWATCH_KAFKA_SERVERS"] == f"kafka:{s.kafka_port}"
+        assert env["BERTHWATCH_KAFKA_SERVERS"] == f"kafka:{INTERNAL_PORT}"
         assert env["BERTHWATCH_ALERTMANAGER_URL"].endswith(f":{s.alertmanager_port}")
     prom = yaml.safe_load((DEPLOY / "prometheus" / "compose.yml").read_text())
     jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
@@ -113,6 +177,32 @@ def test_k8s_manifests_parse_pin_images_and_agree_on_ports() -> None:
         if doc["kind"] == "Service":
             for port in doc["spec"]["ports"]:
                 assert port["targetPort"] in declared, (doc["metadata"]["name"], port)
+
+
+def test_k8s_workers_probe_readyz_and_healthz_and_write_only_their_state() -> None:
+    worker = next(c for c in _containers(_k8s_docs()) if c["name"] == "worker")
+    assert worker["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert worker[probe]["httpGet"]["port"] == "metrics"
+    assert worker["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in worker["volumeMounts"]}
+    assert "/var/lib/berthwatch" in mounts
+    env = {e["name"]: e["value"] for e in worker["env"]}
+    assert env["BERTHWATCH_GRAFANA_URL"].startswith("http")  # alert links that open
+
+
+def test_image_installs_the_package_and_runs_unprivileged_with_a_state_dir() -> None:
+    text = (DEPLOY / "docker" / "Dockerfile").read_text()
+    assert "pip install -e" not in text and "--editable" not in text
+    assert re.search(r"^USER 65534", text, re.M)
+    assert "BERTHWATCH_STATE_DIR=/var/lib/berthwatch/" in text
+    assert "install -d -o 65534 -g 65534" in text and "/var/lib/berthwatch" in text
+    copied = [w for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line
+              for w in line.split()[1:-1]]
+    assert "deploy" not in copied  # the worker needs no checkout: only the package
+    for name in copied:
+        assert (PROJECT_ROOT / name).exists(), name
 
 
 def test_k8s_kustomization_files_exist() -> None:
@@ -331,14 +421,14 @@ def _catalogue_rows() -> dict[str, list[str]]:
     rows = {}
     for line in (PROJECT_ROOT / "docs" / "METRICS.md").read_text().splitlines():
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
-        if len(cells) == 7 and cells[0].startswith("`berthwatch_"):
+        if len(cells) == 7 and cells[0].startswith(("`berthwatch_", "`process_", "`python_")):
             rows[cells[0].strip("`")] = cells
     return rows
 
 
 def _metrics_in(expr: str, recorded: dict[str, str], names: set[str]) -> set[str]:
     found: set[str] = set()
-    for name in re.findall(r"\bberthwatch[_:][\w:]+", expr):
+    for name in re.findall(r"\b(?:berthwatch[_:]|process_|python_)[\w:]+", expr):
         if name in recorded:
             found |= _metrics_in(recorded[name], recorded, names)
         elif name in names:

@@ -4,7 +4,9 @@ replay run of replays.jsonl, each once."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +17,12 @@ from click.testing import CliRunner
 from dashboards import DASHBOARDS
 from streams.commands.dashboards import dashboards as dashboards_cmd
 from streams.grafana.models import DashboardsError
-from streams.grafana.push import annotate_replays, push_dashboards, replay_annotations
+from streams.grafana.push import (
+    annotate_replays,
+    choose_datasource,
+    push_dashboards,
+    replay_annotations,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -81,6 +88,8 @@ class FakeGrafana:
         self.folder = SimpleNamespace(get_all_folders=lambda: [],
                                       create_folder=lambda title, uid: {"uid": uid})
         self.dashboard = SimpleNamespace(update_dashboard=self.pushed.append)
+        self.datasource = SimpleNamespace(list_datasources=lambda: [
+            {"name": "Prometheus", "type": "prometheus", "uid": "berthwatch-prometheus"}])
 
 
 def test_annotate_replays_adds_only_the_new_runs() -> None:
@@ -143,3 +152,111 @@ def test_push_without_replays_file_adds_no_annotation(grafana: FakeGrafana) -> N
 def test_push_without_a_token_is_a_dashboards_error(tmp_path: Path) -> None:
     with pytest.raises(DashboardsError, match=r"^no Grafana token: set BERTHWATCH_GRAFANA_TOKEN "):
         push_dashboards("http://grafana:3000", "", tmp_path / "replays.jsonl", print)
+
+
+class GrafanaServer:
+    """A small HTTP server answering like Grafana's API the calls a push makes: folders,
+    dashboards (kept), datasources (given)."""
+
+    def __init__(self, datasources: list[dict[str, Any]]) -> None:
+        self.dashboards: list[dict[str, Any]] = []
+        self.auth: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                server.auth.append(self.headers.get("Authorization", ""))
+                path = self.path.split("?")[0]
+                if path == "/api/datasources":
+                    self._answer(200, datasources)
+                elif path == "/api/folders":
+                    self._answer(200, [])
+                else:
+                    self._answer(404, {"message": "Not found"})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/api/folders":
+                    self._answer(200, {"uid": body.get("uid") or "f1", "title": body["title"]})
+                elif self.path == "/api/dashboards/db":
+                    server.dashboards.append(body)
+                    uid = body["dashboard"]["uid"]
+                    self._answer(200, {"status": "success", "uid": uid, "url": f"/d/{uid}"})
+                else:
+                    self._answer(404, {"message": "Not found"})
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _uids(model: Any) -> set[str]:
+    if isinstance(model, dict):
+        found = {model["uid"]} if model.get("type") == "prometheus" and "uid" in model else set()
+        return found.union(*(_uids(v) for v in model.values()))
+    if isinstance(model, list):
+        return set().union(*(_uids(v) for v in model))
+    return set()
+
+
+def test_push_maps_the_datasource_to_the_target_grafanas(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    grafana = GrafanaServer([
+        {"id": 1, "name": "Loki", "type": "loki", "uid": "P8E80F9AEF21F6940"},
+        {"id": 2, "name": "Mimir", "type": "prometheus", "uid": "P1809F7CD0C75ACF3",
+         "isDefault": True},
+        {"id": 3, "name": "Thanos", "type": "prometheus", "uid": "PA58DA793C7250F1B"},
+    ])
+    monkeypatch.setenv("BERTHWATCH_GRAFANA_TOKEN", "glsa_test")
+    monkeypatch.setenv("BERTHWATCH_STACK_DIR", str(tmp_path))
+    try:
+        result = CliRunner().invoke(dashboards_cmd, ["push", "--url", grafana.url], obj={})
+        assert result.exit_code == 0, result.output
+        assert "datasource: Mimir (uid P1809F7CD0C75ACF3)" in result.output
+        assert sorted(d["dashboard"]["uid"] for d in grafana.dashboards) == sorted(DASHBOARDS)
+        for pushed in grafana.dashboards:
+            assert _uids(pushed["dashboard"]) == {"P1809F7CD0C75ACF3"}
+        assert set(grafana.auth) == {"Bearer glsa_test"}
+        assert "glsa_test" not in result.output
+
+        grafana.dashboards.clear()
+        named = CliRunner().invoke(dashboards_cmd, ["push", "--url", grafana.url,
+                                                    "--datasource", "Thanos"], obj={})
+        assert named.exit_code == 0, named.output
+        assert {u for d in grafana.dashboards for u in _uids(d["dashboard"])} \
+            == {"PA58DA793C7250F1B"}
+
+        wrong = CliRunner().invoke(dashboards_cmd, ["push", "--url", grafana.url,
+                                                    "--datasource", "Cortex"], obj={})
+        assert wrong.exit_code == 1
+        assert wrong.output.strip().splitlines() == [
+            "Error: no Prometheus datasource named 'Cortex' in Grafana "
+            "(its Prometheus datasources: Mimir, Thanos)"]
+    finally:
+        grafana.close()
+
+
+def test_choose_datasource_prefers_the_provisioned_uid_and_refuses_to_guess() -> None:
+    ours = {"name": "berthwatch", "type": "prometheus", "uid": "berthwatch-prometheus"}
+    other = {"name": "Other", "type": "prometheus", "uid": "o1"}
+    third = {"name": "Third", "type": "prometheus", "uid": "t1"}
+    assert choose_datasource([other, ours], "berthwatch-prometheus") == ours
+    with pytest.raises(DashboardsError, match=r"several Prometheus datasources \(Other, Third\)"):
+        choose_datasource([other, third], "berthwatch-prometheus")
+    with pytest.raises(DashboardsError, match="no Prometheus datasource"):
+        choose_datasource([{"name": "Loki", "type": "loki", "uid": "l"}], "x")

@@ -131,3 +131,22 @@ def test_storage_of_another_kafka_version_is_refused(tmp_path: Path) -> None:
     (kafka.dir / "formatted-by").write_text("4.1.1")
     with pytest.raises(StackError, match=r"formatted by Kafka 4\.1\.1, not 3\.9\.1"):
         kafka.prepare()
+
+
+def test_state_dir_defaults_under_the_stack_and_can_be_set(tmp_path: Path) -> None:
+    s = Settings(stack_dir=tmp_path / "stack")
+    assert s.worker_state_dir == tmp_path / "stack" / "workers"
+    assert Settings(state_dir=tmp_path / "state").worker_state_dir == tmp_path / "state"
+
+
+def test_alert_link_and_alertmanager_urls_are_checked_and_passwords_never_shown() -> None:
+    s = Settings(alertmanager_url="http://am-0:9093/, http://am-1:9093",
+                 grafana_url="https://grafana.example/", docs_url="https://docs.example/d/")
+    assert s.alertmanager_url == "http://am-0:9093,http://am-1:9093"
+    assert (s.grafana_url, s.docs_url) == ("https://grafana.example", "https://docs.example/d")
+    with pytest.raises(ConfigError) as bad:
+        load_settings(alertmanager_url="http://am-0:9093,am-1:9093")
+    assert str(bad.value).startswith("alertmanager_url: ") and "'am-1:9093'" in str(bad.value)
+    with pytest.raises(ConfigError) as secret:
+        load_settings(docs_url="ftp://bw:s3cret@docs.example/")
+    assert "s3cret" not in str(secret.value) and "docs_url" in str(secret.value)

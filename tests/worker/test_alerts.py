@@ -163,3 +163,11 @@ def test_record_round_trip_of_a_resolved_item_alert() -> None:
     _same(back, a)
     assert back.components == ()
     assert to_alertmanager(back, GRAFANA) == to_alertmanager(a, GRAFANA)
+
+
+def test_runbook_link_is_absolute_under_docs_url_and_names_the_section() -> None:
+    a = _alert("dwell_rail_p90|USLAX|APM", "dwell_rail_trend")
+    am = to_alertmanager(a, GRAFANA, "https://docs.example/berthwatch/docs/")
+    assert am.annotations["runbook_url"] == "https://docs.example/berthwatch/docs/RUNBOOK.md#dwell"
+    assert am.annotations["dashboard_url"].startswith("http://grafana:3000/d/")
+    assert to_alertmanager(a, GRAFANA).annotations["runbook_url"] == "docs/RUNBOOK.md#dwell"
