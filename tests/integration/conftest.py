@@ -162,7 +162,7 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[int, int, bytes, by
 
     return [(r.partition, r.offset, r.key, r.value, r.timestamp,
              {k: v.decode(errors="replace") for k, v in r.headers})
-            for r in read_topic_to_end(settings.kafka_bootstrap, topic, timeout_s=60)]
+            for r in read_topic_to_end(settings, topic, timeout_s=60)]
 
 
 # --------------------------------------------------------------------------- workers
@@ -267,13 +267,15 @@ def spb_replayed(stack: Settings, spb_feed: tuple[list[Path], Path],
     message (so the dead-letter series exist), to the end-of-feed markers."""
     from kafka import KafkaProducer
 
+    from streams.kafka.client import kafka_python_args
+
     paths, labels = spb_feed
     env = deployment("spb", labels)
     logs = tmp_path_factory.mktemp("spb-worker")
     worker = Worker(logs / "worker.log", stack.worker_web_port, env)
     try:
         worker.wait_ready()
-        producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+        producer = KafkaProducer(**kafka_python_args(stack, producer=True))
         producer.send(f"{env['BERTHWATCH_TOPIC_PREFIX']}positions", key=b"366000000",
                       value=b"not a canonical record", timestamp_ms=1_627_776_000_000)
         producer.flush()
