@@ -220,6 +220,11 @@ def explain(s: Settings, error: BaseException, server: str) -> str:
     if isinstance(error, OSError):
         return f"cannot reach Kafka at {server}: {_reason(error)}"
     if isinstance(error, ConnectionError | EOFError) or "closed" in str(error).lower():
+        if k.security_protocol == "SSL":  # TLS 1.3: a refused client certificate looks so
+            cert = k.ssl_certificate_location or "none given"
+            return (f"ssl.certificate.location: the broker at {server} closed the connection "
+                    f"after the TLS handshake: it does not accept this client's certificate "
+                    f"({cert})")
         return (f"security.protocol: the broker at {server} closed a {k.security_protocol} "
                 f"connection; is it that kind of listener?")
     return f"cannot use Kafka at {server}: {type(error).__name__}: {_reason(error)}"

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from streams.kafka.client import aiokafka_args, diagnose
+from streams.kafka.client import KafkaClientError, aiokafka_args, diagnose
 from streams.kafka.records import WireRecord, end_of_feed_marker
 from streams.settings import Settings
 
@@ -263,7 +263,13 @@ def latest_by_key(records: Iterable[TopicRecord]) -> dict[bytes, bytes]:
 async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, s: Settings) -> None:
     """Start an aiokafka client; when the broker cannot be used, stop it again and raise
     :class:`ConnectionError` with one line (naming the setting when the broker refused
-    the credentials or the certificates, :func:`streams.kafka.client.diagnose`)."""
+    the credentials or the certificates, :func:`streams.kafka.client.diagnose`). With
+    TLS or SASL the settings are tried once first: aiokafka would log the refusal."""
+    if s.kafka.security_protocol != "PLAINTEXT":
+        problem = await diagnose(s)
+        if problem is not None:
+            await client.stop()
+            raise KafkaClientError(problem)
     try:
         await client.start()
     except KafkaError as e:
