@@ -38,8 +38,8 @@ from tests.integration.conftest import (
 PASSWORDS = {"admin": "admin-" + uuid.uuid4().hex, "alice": "alice-" + uuid.uuid4().hex,
              "bob": "bob-" + uuid.uuid4().hex}
 KEY_PASSWORD = "carol-" + uuid.uuid4().hex
-#: the cut of the San Pedro Bay scenario these tests replay (two months: quick)
-CUT_START, CUT_END = "2021-10-01", "2021-11-30"
+#: the cut of the San Pedro Bay scenario these tests replay (a month: quick)
+CUT_START, CUT_END = "2021-10-01", "2021-10-31"
 FEED_NAMES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
 
 
@@ -145,7 +145,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
 
 @pytest.fixture(scope="module")
 def cut_feed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
-    """Two months of the simulated San Pedro Bay feed and its labels."""
+    """A month of the simulated San Pedro Bay feed and its labels."""
     from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
 
     out = tmp_path_factory.mktemp("spb-cut")
