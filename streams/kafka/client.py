@@ -122,12 +122,10 @@ def _sasl(k: KafkaClientSettings, oauth: AsyncToken | SyncToken) -> dict[str, An
             if k.sasl_password else None}
 
 
-def aiokafka_args(s: Settings, *, producer: bool = False) -> dict[str, Any]:
-    """Keyword arguments of ``AIOKafkaProducer`` (``producer``) or ``AIOKafkaConsumer``:
-    bootstrap servers, security, client id and, for a producer, compression."""
+def _args(s: Settings, oauth: AsyncToken | SyncToken, producer: bool) -> dict[str, Any]:
     k = s.kafka
     out: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap, "client_id": k.client_id,
-                           "security_protocol": k.security_protocol, **_sasl(k, AsyncToken(k))}
+                           "security_protocol": k.security_protocol, **_sasl(k, oauth)}
     context = ssl_context(k)
     if context is not None:
         out["ssl_context"] = context
@@ -136,18 +134,18 @@ def aiokafka_args(s: Settings, *, producer: bool = False) -> dict[str, Any]:
     return out
 
 
+def aiokafka_args(s: Settings, *, producer: bool = False) -> dict[str, Any]:
+    """Keyword arguments of ``AIOKafkaProducer`` (``producer``) or ``AIOKafkaConsumer``:
+    bootstrap servers, security, client id and, for a producer, compression."""
+    return _args(s, AsyncToken(s.kafka), producer)
+
+
 def kafka_python_args(s: Settings, *, producer: bool = False) -> dict[str, Any]:
     """Keyword arguments of kafka-python's ``KafkaAdminClient``, ``KafkaConsumer`` or
     (``producer``) ``KafkaProducer``."""
-    k = s.kafka
-    out: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap, "client_id": k.client_id,
-                           "security_protocol": k.security_protocol, **_sasl(k, SyncToken(k))}
-    context = ssl_context(k)
-    if context is not None:
-        out["ssl_context"] = context
-        out["ssl_check_hostname"] = context.check_hostname
-    if producer:
-        out["compression_type"] = None if k.compression_type == "none" else k.compression_type
+    out = _args(s, SyncToken(s.kafka), producer)
+    if "ssl_context" in out:
+        out["ssl_check_hostname"] = out["ssl_context"].check_hostname
     return out
 
 

@@ -33,6 +33,7 @@ from tests.integration.conftest import (
     eventually,
     metric,
     run_cli,
+    simulated_feed,
 )
 
 PASSWORDS = {"admin": "admin-" + uuid.uuid4().hex, "alice": "alice-" + uuid.uuid4().hex,
@@ -40,7 +41,6 @@ PASSWORDS = {"admin": "admin-" + uuid.uuid4().hex, "alice": "alice-" + uuid.uuid
 KEY_PASSWORD = "carol-" + uuid.uuid4().hex
 #: the cut of the San Pedro Bay scenario these tests replay (a month: quick)
 CUT_START, CUT_END = "2021-10-01", "2021-10-31"
-FEED_NAMES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
 
 
 @dataclass
@@ -146,12 +146,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
 @pytest.fixture(scope="module")
 def cut_feed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
     """A month of the simulated San Pedro Bay feed and its labels."""
-    from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
-
-    out = tmp_path_factory.mktemp("spb-cut")
-    simulate(out, "san-pedro-bay-2021", ScenarioOptions(seed=0, start=CUT_START, end=CUT_END),
-             track=TrackOptions(cadence_s=1800))
-    return [out / n for n in FEED_NAMES], out / "labels.json"
+    return simulated_feed(tmp_path_factory.mktemp("spb-cut"), CUT_START, CUT_END)
 
 
 @pytest.fixture(scope="module")
