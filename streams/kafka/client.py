@@ -216,7 +216,7 @@ def explain(s: Settings, error: BaseException, server: str) -> str:
     if isinstance(error, KafkaClientError):
         return str(error)
     if isinstance(error, OSError):
-        return f"cannot reach Kafka at {server}: {_reason(error)}"
+        return f"{UNREACHABLE}{server}: {_reason(error)}"
     if isinstance(error, ConnectionError | EOFError) or "closed" in str(error).lower():
         if k.security_protocol == "SSL":  # TLS 1.3: a refused client certificate looks so
             cert = k.ssl_certificate_location or "none given"
@@ -254,8 +254,18 @@ async def diagnose(s: Settings) -> str | None:
     return first
 
 
+UNREACHABLE = "cannot reach Kafka at "
+"""How :func:`explain` begins when no broker answered at all (not a refusal)."""
+
+
+def failure(problem: str) -> ConnectionError:
+    """The exception for a line of :func:`diagnose`: :class:`ConnectionError` when no
+    broker answered, :class:`KafkaClientError` when one refused these settings."""
+    return (ConnectionError if problem.startswith(UNREACHABLE) else KafkaClientError)(problem)
+
+
 def check_connection(s: Settings) -> None:
-    """:func:`diagnose` for code without an event loop; raises :class:`KafkaClientError`."""
+    """:func:`diagnose` for code without an event loop; raises :func:`failure`."""
     problem = asyncio.run(diagnose(s))
     if problem is not None:
-        raise KafkaClientError(problem)
+        raise failure(problem)

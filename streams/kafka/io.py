@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from streams.kafka.client import KafkaClientError, aiokafka_args, diagnose
+from streams.kafka.client import aiokafka_args, diagnose, failure
 from streams.kafka.records import WireRecord, end_of_feed_marker
 from streams.settings import Settings
 
@@ -269,7 +269,7 @@ async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, s: Settings)
         problem = await diagnose(s)
         if problem is not None:
             await client.stop()
-            raise KafkaClientError(problem)
+            raise failure(problem)
     try:
         await client.start()
     except KafkaError as e:

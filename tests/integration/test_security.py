@@ -66,13 +66,14 @@ class Secured:
             **_deployment(prefix),
         }
 
-    def mtls_env(self, prefix: str, name: str = "carol", ca: Path | None = None
-                 ) -> dict[str, str]:
+    def mtls_env(self, prefix: str, name: str = "carol") -> dict[str, str]:
+        """A deployment over mutual TLS with the client certificate ``name`` (mallory's is
+        signed by a CA the broker does not trust)."""
         folder = self.rogue if name == "mallory" else self.tls
         return {
             "BERTHWATCH_KAFKA_SERVERS": self.mtls,
             "BERTHWATCH_KAFKA_SECURITY_PROTOCOL": "SSL",
-            "BERTHWATCH_KAFKA_SSL_CA_LOCATION": str(ca or self.tls / "ca.pem"),
+            "BERTHWATCH_KAFKA_SSL_CA_LOCATION": str(self.tls / "ca.pem"),
             "BERTHWATCH_KAFKA_SSL_CERTIFICATE_LOCATION": str(folder / f"{name}.pem"),
             "BERTHWATCH_KAFKA_SSL_KEY_LOCATION": str(folder / f"{name}.key"),
             **({"BERTHWATCH_KAFKA_SSL_KEY_PASSWORD": KEY_PASSWORD} if name == "carol" else {}),

@@ -189,3 +189,17 @@ def test_secrets_never_in_reprs_errors_or_command_output(tmp_path: Path) -> None
         out = result.stdout + result.stderr
         assert result.returncode != 0 and SECRET not in out, out
         assert len(result.stderr.strip().splitlines()) == 1, out
+
+
+def test_no_broker_is_not_a_refusal() -> None:
+    import socket
+
+    from streams.kafka.client import check_connection
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConnectionError) as e:
+        check_connection(Settings(kafka_servers=f"127.0.0.1:{port}"))
+    assert not isinstance(e.value, KafkaClientError)
+    assert str(e.value).startswith(f"cannot reach Kafka at 127.0.0.1:{port}: ")
