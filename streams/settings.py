@@ -205,6 +205,11 @@ class Settings(BaseSettings):
     stack_super_users: list[str] = ["admin"]
     """Users the secured local broker's authorizer lets do anything (besides the broker)."""
 
+    stack_oauthbearer_unsecured: bool = False
+    """Also accept OAUTHBEARER on the secured local broker's SASL_SSL listener, with
+    Kafka's *unsecured* token validator (unsigned JWTs: anyone can be anyone). Only to
+    try an OAUTHBEARER client against the local stack; never on a real cluster."""
+
     prometheus_port: int = Field(9090, ge=1, le=65535)
     """Port of the local Prometheus web UI and API."""
 

@@ -310,7 +310,13 @@ class Kafka(Service):
         if self.secured:
             security = (DEPLOY / "local" / "kafka" / "security.properties").read_text()
             supers = ";".join(f"User:{u}" for u in ["broker", *self.s.stack_super_users])
-            text += "\n" + security.format(super_users=supers, tls_dir=self.tls_dir)
+            mechanisms = "SCRAM-SHA-512" + (",OAUTHBEARER" if self.s.stack_oauthbearer_unsecured
+                                            else "")
+            text += "\n" + security.format(super_users=supers, tls_dir=self.tls_dir,
+                                           sasl_mechanisms=mechanisms)
+            if self.s.stack_oauthbearer_unsecured:
+                text += ("listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka."
+                         "common.security.oauthbearer.OAuthBearerLoginModule required;\n")
         return text
 
     def _make_tls(self) -> None:

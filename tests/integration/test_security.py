@@ -121,7 +121,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     s = Settings(stack_dir=Path(TEST_ENV["BERTHWATCH_STACK_DIR"] + "-secured"), host=host,
                  kafka_port=base + 4, kafka_controller_port=base + 5,
                  stack_sasl_ssl_port=base + 6, stack_mtls_port=base + 7, kafka_heap="384m",
-                 stack_scram_users={u: SecretStr(p) for u, p in PASSWORDS.items()})
+                 stack_scram_users={u: SecretStr(p) for u, p in PASSWORDS.items()},
+                 stack_oauthbearer_unsecured=True)
     kafka = Kafka(s)
     kafka.stop()
     shutil.rmtree(s.stack_dir, ignore_errors=True)
@@ -283,3 +284,35 @@ def test_acls_deny_a_user_the_topics_of_another_prefix(secured: Secured) -> None
                      "BERTHWATCH_TOPIC_PREFIX": bob["BERTHWATCH_TOPIC_PREFIX"]}
     for args in (["topics", "create"], ["worker"]):
         _fails_fast(args, alice_on_bobs, ["not authorize alice", bob["BERTHWATCH_TOPIC_PREFIX"]])
+
+
+def _unsigned_jwt(subject: str) -> str:
+    """A token Kafka's unsecured OAUTHBEARER validator accepts (the local broker's)."""
+    import base64
+    import json
+
+    def part(obj: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    now = int(time.time())
+    return f"{part({'alg': 'none'})}.{part({'sub': subject, 'iat': now, 'exp': now + 3600})}."
+
+
+def test_oauthbearer_token_file_topics_and_replay(
+        secured: Secured, cut_feed: tuple[list[Path], Path], tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text(_unsigned_jwt("alice"))
+    env = {**secured.sasl_env("alice", "sec-a"), "BERTHWATCH_KAFKA_SASL_MECHANISM": "OAUTHBEARER",
+           "BERTHWATCH_KAFKA_SASL_OAUTHBEARER_TOKEN_FILE": str(token)}
+    for name in ("BERTHWATCH_KAFKA_SASL_USERNAME", "BERTHWATCH_KAFKA_SASL_PASSWORD"):
+        env.pop(name)
+    created = run_cli("topics", "create", env=env)
+    assert "8 created" in created.stdout + created.stderr
+    run_cli("replay", str(cut_feed[0][1]), env=env, timeout=300)
+    from streams.kafka.io import read_topic_to_end
+
+    records = read_topic_to_end(_settings_of(env), env["BERTHWATCH_TOPIC_PREFIX"] + "containers",
+                                timeout_s=60)
+    assert len(records) > 1000
+    token.write_text(_unsigned_jwt("mallory"))  # read again at every login: no ACLs for her
+    _fails_fast(["topics", "create"], env, ["not authorize"])
