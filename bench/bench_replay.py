@@ -169,7 +169,10 @@ def kcat_file(path: Path, keys: list[bytes], values: list[bytes], seed: int) -> 
 def topic_count(bootstrap: str, topic: str) -> int:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    from streams.kafka.client import kafka_python_args
+    from streams.settings import load_settings
+
+    consumer = KafkaConsumer(**kafka_python_args(load_settings(kafka_servers=bootstrap)))
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum(consumer.end_offsets(parts).values())
@@ -212,12 +215,13 @@ async def send_only(env: dict[str, str], topic: str, keys: list[bytes],
     """Records/s of the replay's batch sender alone (same producer settings)."""
     from aiokafka import AIOKafkaProducer
 
+    from streams.kafka.client import aiokafka_args
     from streams.kafka.io import BatchSender
     from streams.settings import load_settings
 
     os.environ.update(env)
     settings = load_settings()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+    producer = AIOKafkaProducer(**aiokafka_args(settings, producer=True), acks="all",
                                 enable_idempotence=True, max_batch_size=1024 * 1024,
                                 max_request_size=4 * 1024 * 1024, linger_ms=50)
     await producer.start()
@@ -326,13 +330,15 @@ def berthwatch_topic(env: dict[str, str], feed: str, topic: str) -> None:
     """A topic like the feed's (same partitions) for kcat."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
+    from streams.kafka.client import kafka_python_args
     from streams.settings import load_settings
 
     os.environ.update(env)
     settings = load_settings()
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_python_args(settings))
     try:
-        admin.create_topics([NewTopic(topic, settings.topic_partitions, 1)])
+        admin.create_topics([NewTopic(topic, settings.topic_partitions,
+                                      settings.topic_replication_factor or -1)])
     finally:
         admin.close()
 

@@ -82,7 +82,9 @@ from streams.feeds.codec import (  # noqa: E402
     keys_of_array,
     validate_batch,
 )
+from streams.kafka.client import aiokafka_args  # noqa: E402
 from streams.kafka.io import BatchSender  # noqa: E402
+from streams.settings import load_settings  # noqa: E402
 
 FEEDS = ("positions", "containers", "inventory")
 HOUR_MS = 3_600_000
@@ -131,9 +133,16 @@ async def send_markers(producer: AIOKafkaProducer, prefix: str, newest_ms: int,
     return sent
 
 
+def _client(bootstrap: str, *, producer: bool = False) -> dict[str, Any]:
+    """aiokafka arguments for the bench broker: the Kafka client configuration of the
+    environment (``BERTHWATCH_KAFKA_*``) with these bootstrap servers."""
+    return aiokafka_args(load_settings(kafka_servers=bootstrap), producer=producer)
+
+
 async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)  # its metadata has the partitions
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    # the producer's metadata has the partitions
+    producer = AIOKafkaProducer(**_client(bootstrap, producer=True))
+    consumer = AIOKafkaConsumer(**_client(bootstrap))
     await producer.start()
     await consumer.start()
     try:
@@ -172,8 +181,9 @@ def dense_feed(tmp: Path, days: int) -> npt.NDArray[Any]:
 async def produce_feed(bootstrap: str, prefix: str, arr: npt.NDArray[Any]) -> float:
     """The positions into ``{prefix}positions`` with the replay's batch sender, then markers;
     returns the sending rate (records/s)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                max_batch_size=1 << 20, max_request_size=4 << 20, linger_ms=50)
+    producer = AIOKafkaProducer(**_client(bootstrap, producer=True), acks="all",
+                                enable_idempotence=True, max_batch_size=1 << 20,
+                                max_request_size=4 << 20, linger_ms=50)
     await producer.start()
     try:
         topic = prefix + "positions"
@@ -199,7 +209,7 @@ async def raw_read(bootstrap: str, ends: dict[TopicPartition, int], max_records:
     every value touched. The baseline is a bare ``getmany`` loop on purpose, not
     :func:`streams.kafka.io.read_to_end`, which keeps every record it reads (a tuple each)
     and sorts them: that would be the reader's cost, not the client's."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **FETCH)
+    consumer = AIOKafkaConsumer(**_client(bootstrap), enable_auto_commit=False, **FETCH)
     await consumer.start()
     try:
         parts = list(ends)
@@ -501,7 +511,7 @@ def check_synthetic(cfg: PaceConfig, sender: BatchSender) -> None:
 
 async def pace(cfg: PaceConfig) -> None:
     """The pacing producer (child process): ticks of records in event time, at ``rate``."""
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all",
+    producer = AIOKafkaProducer(**_client(cfg.bootstrap, producer=True), acks="all",
                                 enable_idempotence=True, linger_ms=0, max_batch_size=1 << 20)
     await producer.start()
     try:
@@ -620,7 +630,7 @@ async def _latency_run(env: dict[str, str], cfg: PaceConfig, label: str) -> Late
     cpu.install()
     try:
         if not cfg.inventory:
-            producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap)
+            producer = AIOKafkaProducer(**_client(cfg.bootstrap, producer=True))
             await producer.start()
             try:
                 await send_markers(producer, cfg.prefix, cfg.start_ms, ["inventory"])

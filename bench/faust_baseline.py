@@ -38,6 +38,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from streams.features import Geofence  # noqa: E402
 from streams.geo import load_geography  # noqa: E402
+from streams.kafka.client import faust_args  # noqa: E402
+from streams.settings import load_settings  # noqa: E402
 from streams.worker.stages import FeaturePartition  # noqa: E402
 
 BROKER = os.environ.get("BENCH_FAUST_BROKER", "127.0.0.1:29192")
@@ -46,15 +48,17 @@ EVENTS = int(os.environ.get("BENCH_FAUST_EVENTS", "200000"))
 OUT = Path(os.environ.get("BENCH_FAUST_OUT", "faust-baseline.json"))
 BATCH = 10_000
 
+SETTINGS = load_settings(kafka_servers=BROKER)  # the Kafka client configuration of the env
 app = faust.App(
     os.environ.get("BENCH_FAUST_ID", "bench-faust-baseline"),
-    broker=f"kafka://{BROKER}",
+    **faust_args(SETTINGS),
+    **({"topic_replication_factor": SETTINGS.topic_replication_factor}
+       if SETTINGS.topic_replication_factor else {}),
     web_enabled=False,
     key_serializer="raw",
     value_serializer="raw",
     consumer_auto_offset_reset="earliest",
     topic_partitions=int(os.environ.get("BENCH_FAUST_PARTITIONS", "4")),
-    topic_replication_factor=1,
     store="memory://",
     datadir=os.environ.get("BENCH_FAUST_DIR", "/tmp/bench-faust-baseline"),
 )

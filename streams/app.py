@@ -19,11 +19,13 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.kafka.client import faust_args
 from streams.metrics import REGISTRY
 from streams.settings import load_settings
 from streams.worker.probes import ProgressWatch, readiness
@@ -35,14 +37,17 @@ log = logging.getLogger(__name__)
 settings = load_settings()
 
 # nothing is written at import: main() creates the state directory when a worker starts
+# faust's own topics: `berthwatch worker` sets the replication of the topics it created
+_replication: dict[str, Any] = ({"topic_replication_factor": settings.topic_replication_factor}
+                                if settings.topic_replication_factor else {})
 app = faust.App(
     settings.worker_id,
-    broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
+    **faust_args(settings),
     web_host=settings.worker_web_host or settings.host,
     web_bind=settings.worker_web_host or settings.host,
     web_port=settings.worker_web_port,
     topic_partitions=settings.topic_partitions,
-    topic_replication_factor=1,
+    **_replication,
     key_serializer="raw",
     value_serializer="raw",
     consumer_auto_offset_reset="earliest",

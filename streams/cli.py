@@ -34,7 +34,8 @@ from streams.commands.simulate import simulate
 from streams.feeds.files import FeedFileError
 from streams.feeds.results import Rejection
 from streams.feeds.times import parse_time
-from streams.kafka.admin import create_topics, list_topics
+from streams.kafka.admin import create_topics, differing, list_topics, replication_factor
+from streams.kafka.client import KafkaClientError
 from streams.settings import CONFIG_ENV
 from streams.times import iso_ms
 from streams.tools import stack as stack_mod
@@ -129,15 +130,20 @@ def topics() -> None:
 @topics.command("create")
 @click.pass_context
 def topics_create(ctx: click.Context) -> None:
-    """Create every missing topic with its partitions, retention and compaction."""
+    """Create every missing topic with its partitions, replication, retention and
+    compaction; say in one line per existing topic what differs from the settings."""
     s = settings_from(ctx)
     try:
         created, existing = create_topics(s)
+        differences = differing(s) if existing else []
     except ConnectionError as e:
         raise click.ClickException(str(e)) from None
     for name in created:
         console.print(f"created {name}")
-    console.print(f"{len(created)} created, {len(existing)} already present")
+    for line in differences:
+        console.print(line, soft_wrap=True)
+    console.print(f"{len(created)} created, {len(existing)} already present"
+                  + (f", {len(differences)} differ (left as they are)" if differences else ""))
 
 
 @topics.command("list")
@@ -249,8 +255,12 @@ def worker(ctx: click.Context, web_port: int | None, loglevel: str, tag: str | N
     s = settings_from(ctx)  # fail early, with one line, on bad settings
     try:
         create_topics(s)
+        replication = replication_factor(s)
+    except KafkaClientError as e:  # the broker answered and refused
+        raise click.ClickException(str(e)) from None
     except ConnectionError as e:
         raise click.ClickException(f"{e} (is the stack up? `berthwatch stack up`)") from None
+    os.environ["BERTHWATCH_TOPIC_REPLICATION_FACTOR"] = str(replication)  # faust's topics
     if web_port is not None:
         os.environ["BERTHWATCH_WORKER_WEB_PORT"] = str(web_port)
     config = ctx.ensure_object(dict).get("config")

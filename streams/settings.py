@@ -12,15 +12,24 @@ come from the environment or a secrets directory, never from code.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import sys
 import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,6 +66,112 @@ def _default_stack_dir() -> Path:
 def _default_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "berthwatch"
+
+
+KAFKA_ENV_PREFIX = "BERTHWATCH_KAFKA_"
+CODEC_PACKAGES = {"gzip": None, "snappy": "cramjam", "lz4": "cramjam", "zstd": "cramjam"}
+"""The Python package each compression codec needs in aiokafka and kafka-python."""
+
+
+class KafkaClientSettings(BaseModel):
+    """How every berthwatch Kafka client connects: the standard Kafka client property
+    names (as librdkafka and the Java client spell them), mapped once to each client's own
+    arguments by :mod:`streams.kafka.client`. Set them under ``kafka:`` in the settings
+    file or as ``BERTHWATCH_KAFKA_<NAME>`` (dots as underscores). Secrets (the passwords)
+    are never printed.
+
+    >>> k = KafkaClientSettings.model_validate({"security.protocol": "SASL_SSL",
+    ...     "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "u", "sasl.password": "p"})
+    >>> k.sasl_password
+    SecretStr('**********')
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
+                              populate_by_name=True)
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", alias="security.protocol")
+    """PLAINTEXT, SSL (TLS, with a client certificate for mutual TLS), SASL_PLAINTEXT or
+    SASL_SSL."""
+
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = Field(
+        "PLAIN", alias="sasl.mechanism")
+    """SASL mechanism with SASL_* protocols: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or
+    OAUTHBEARER."""
+
+    sasl_username: str | None = Field(None, alias="sasl.username")
+    """SASL user (PLAIN and SCRAM)."""
+
+    sasl_password: SecretStr | None = Field(None, alias="sasl.password")
+    """SASL password (PLAIN and SCRAM); from the environment or the secrets directory."""
+
+    sasl_oauthbearer_token_file: Path | None = Field(None, alias="sasl.oauthbearer.token.file")
+    """OAUTHBEARER: a file holding the current access token, read again for every
+    authentication (a sidecar or an operator keeps it fresh). Not a librdkafka name:
+    berthwatch's own, as is ``sasl.oauthbearer.token.command``."""
+
+    sasl_oauthbearer_token_command: str | None = Field(
+        None, alias="sasl.oauthbearer.token.command")
+    """OAUTHBEARER: a command whose standard output is the current access token, run for
+    every authentication."""
+
+    ssl_ca_location: Path | None = Field(None, alias="ssl.ca.location")
+    """PEM file of the CA certificates that sign the brokers' certificates; the system's
+    trusted CAs when unset."""
+
+    ssl_certificate_location: Path | None = Field(None, alias="ssl.certificate.location")
+    """PEM file of this client's certificate (mutual TLS)."""
+
+    ssl_key_location: Path | None = Field(None, alias="ssl.key.location")
+    """PEM file of this client's private key (mutual TLS)."""
+
+    ssl_key_password: SecretStr | None = Field(None, alias="ssl.key.password")
+    """Password of an encrypted private key."""
+
+    ssl_endpoint_identification_algorithm: Literal["https", "none"] = Field(
+        "https", alias="ssl.endpoint.identification.algorithm")
+    """``https`` checks that the broker's certificate names the host connected to;
+    ``none`` does not (only for brokers whose certificates name no usable host)."""
+
+    client_id: str = Field("berthwatch", alias="client.id", min_length=1)
+    """Client id every berthwatch client sends (broker logs, quotas, ACL audit)."""
+
+    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "none", alias="compression.type")
+    """Compression of what berthwatch produces. gzip needs nothing more; snappy, lz4 and
+    zstd need the ``cramjam`` package. Topics keep the producer's compression unless
+    ``topic_compression_type`` says otherwise."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaClientSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism == "OAUTHBEARER":
+            if (self.sasl_oauthbearer_token_file is None) == (
+                    self.sasl_oauthbearer_token_command is None):
+                raise ValueError("OAUTHBEARER needs exactly one of sasl.oauthbearer.token.file "
+                                 "and sasl.oauthbearer.token.command")
+        elif sasl and (self.sasl_username is None or self.sasl_password is None):
+            raise ValueError(f"{self.security_protocol} with {self.sasl_mechanism} needs "
+                             "sasl.username and sasl.password")
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError("mutual TLS needs both ssl.certificate.location and "
+                             "ssl.key.location")
+        for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location",
+                     "sasl_oauthbearer_token_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                alias = type(self).model_fields[name].alias
+                raise ValueError(f"{alias}: no such file: {path}")
+        package = CODEC_PACKAGES[self.compression_type] if self.compression_type != "none" \
+            else None
+        if package is not None and importlib.util.find_spec(package) is None:
+            raise ValueError(f"compression.type {self.compression_type} needs the {package} "
+                             f"package (pip install {package}), or use gzip")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
 
 
 class Settings(BaseSettings):
@@ -99,6 +214,29 @@ class Settings(BaseSettings):
     kafka_heap: str = "512m"
     """Java heap size of the local broker (-Xmx)."""
 
+    stack_sasl_ssl_port: int | None = Field(None, ge=1, le=65535)
+    """Port of a SASL_SSL listener (SCRAM-SHA-512) on the local broker; none when unset.
+    Setting it or ``stack_mtls_port`` secures the local broker: a CA and the broker's
+    certificate are made under ``<stack_dir>/kafka/tls``, the controller speaks mutual TLS,
+    and an ACL authorizer denies whatever no ACL allows (super users excepted). For trying
+    a secured cluster and for the security tests; the plaintext listener stays."""
+
+    stack_mtls_port: int | None = Field(None, ge=1, le=65535)
+    """Port of a mutual-TLS (SSL, client certificate required) listener on the local
+    broker; the principal is the certificate's common name. None when unset."""
+
+    stack_scram_users: dict[str, SecretStr] = {}
+    """SCRAM-SHA-512 users (name: password) the secured local broker is formatted with; a
+    change needs a fresh stack folder (users are created when the storage is formatted)."""
+
+    stack_super_users: list[str] = ["admin"]
+    """Users the secured local broker's authorizer lets do anything (besides the broker)."""
+
+    stack_oauthbearer_unsecured: bool = False
+    """Also accept OAUTHBEARER on the secured local broker's SASL_SSL listener, with
+    Kafka's *unsecured* token validator (unsigned JWTs: anyone can be anyone). Only to
+    try an OAUTHBEARER client against the local stack; never on a real cluster."""
+
     prometheus_port: int = Field(9090, ge=1, le=65535)
     """Port of the local Prometheus web UI and API."""
 
@@ -125,6 +263,13 @@ class Settings(BaseSettings):
     kafka_servers: str | None = None
     """Comma-separated host:port list of the brokers to use; defaults to the local stack's
     broker (host and kafka_port). Set it when Kafka runs elsewhere (containers, a cluster)."""
+
+    kafka: KafkaClientSettings = Field(
+        default_factory=lambda: KafkaClientSettings.model_validate({}))
+    """How every berthwatch client connects to Kafka (security, credentials, client id,
+    compression): standard Kafka client property names under ``kafka:`` in the settings
+    file, or ``BERTHWATCH_KAFKA_<NAME>`` variables (``BERTHWATCH_KAFKA_SECURITY_PROTOCOL``).
+    See README, "Connect to your Kafka"."""
 
     worker_web_host: str | None = None
     """Address a worker's web server (/metrics) binds to; defaults to ``host``. Use 0.0.0.0
@@ -155,8 +300,30 @@ class Settings(BaseSettings):
     event timestamps, and time-based retention counts from those, so a finite value can
     delete a replayed year as soon as it is written."""
 
+    topic_retention_bytes: int = Field(-1, ge=-1)
+    """Most bytes each partition of a feed topic keeps (-1: no limit); the oldest segments go
+    first. A bound on disk that, unlike time, replays cannot defeat: see "Topic sizing"."""
+
     deadletter_retention_ms: int = Field(30 * 24 * 3600 * 1000, ge=-1)
     """Retention of the dead-letter topic in ms; dead letters are stamped with wall time."""
+
+    partials_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    """Retention of the partials topic in ms (the feature stage's output for the detection
+    shards, re-made from the feeds after a restart); a week by default."""
+
+    topic_replication_factor: int | None = Field(None, ge=1)
+    """Replicas of each topic berthwatch creates (its own and the faust app's); unset, the
+    cluster's ``default.replication.factor`` decides (1 on the local stack). Production: 3."""
+
+    topic_min_insync_replicas: int | None = Field(None, ge=1)
+    """``min.insync.replicas`` of each topic: with ``acks=all`` (every berthwatch producer) a
+    write needs this many replicas in sync. Unset, the cluster's setting (1 on the local
+    stack). Production: 2 with a replication factor of 3."""
+
+    topic_compression_type: Literal["producer", "uncompressed", "gzip", "snappy", "lz4",
+                                    "zstd"] = "producer"
+    """``compression.type`` of each topic: ``producer`` keeps what producers send (see the
+    ``compression.type`` client property); another value makes the broker recompress."""
 
     geography_file: Path | None = None
     """YAML file of extra or changed ports, anchorages and terminals, merged over the
@@ -279,12 +446,64 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings, env_settings, _KafkaProperties(settings_cls, from_env=True)]
         config_file = _config_file or os.environ.get(CONFIG_ENV)
         if config_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
-        sources.append(file_secret_settings)
+        sources += [file_secret_settings, _KafkaProperties(settings_cls, from_env=False)]
         return tuple(sources)
+
+
+def kafka_property(env_name: str) -> str | None:
+    """The Kafka client property a ``BERTHWATCH_KAFKA_*`` variable sets (None: it is a
+    setting of its own, such as ``BERTHWATCH_KAFKA_PORT``, or no property).
+
+    >>> kafka_property("BERTHWATCH_KAFKA_SSL_CA_LOCATION"), kafka_property("BERTHWATCH_KAFKA_PORT")
+    ('ssl.ca.location', None)
+    """
+    name = env_name.upper()
+    if not name.startswith(KAFKA_ENV_PREFIX) or name.lower().removeprefix(
+            "berthwatch_") in Settings.model_fields:
+        return None
+    prop = name.removeprefix(KAFKA_ENV_PREFIX).lower().replace("_", ".")
+    known = {f.alias for f in KafkaClientSettings.model_fields.values()}
+    return prop if prop in known else None
+
+
+def kafka_env_name(prop: str) -> str:
+    """``ssl.ca.location`` -> ``BERTHWATCH_KAFKA_SSL_CA_LOCATION``."""
+    return KAFKA_ENV_PREFIX + prop.upper().replace(".", "_")
+
+
+class _KafkaProperties(PydanticBaseSettingsSource):
+    """``BERTHWATCH_KAFKA_<NAME>`` variables (or, with ``from_env`` False, files of that
+    name in the secrets directory) as the ``kafka`` mapping's properties; merged with the
+    settings file's ``kafka:`` mapping, the environment winning."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *, from_env: bool) -> None:
+        super().__init__(settings_cls)
+        self.from_env = from_env
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
+
+    def _values(self) -> dict[str, str]:
+        if self.from_env:
+            return dict(os.environ)
+        folder = self.config.get("secrets_dir")
+        if not folder or not Path(str(folder)).is_dir():
+            return {}
+        return {f.name: f.read_text().strip() for f in Path(str(folder)).iterdir()
+                if f.is_file() and f.name.upper().startswith(KAFKA_ENV_PREFIX)}
+
+    def __call__(self) -> dict[str, Any]:
+        props = {}
+        for name, value in self._values().items():
+            prop = kafka_property(name)
+            if prop is not None:
+                props[prop] = value
+        return {"kafka": props} if props else {}
 
 
 class ConfigError(Exception):
@@ -303,9 +522,20 @@ def describe_validation_error(error: ValidationError) -> str:
     """
     parts = []
     for err in error.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        env = "BERTHWATCH_" + str(err["loc"][0]).upper() if err["loc"] else CONFIG_ENV
-        parts.append(f"{field}: {err['msg']} (set by {env})")
+        loc = [str(p) for p in err["loc"]]
+        field = ".".join(loc) or "settings"
+        env = "BERTHWATCH_" + loc[0].upper() if loc else CONFIG_ENV
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if loc[:1] == ["kafka"] and len(loc) > 1:  # a Kafka client property
+            env = f"kafka: {loc[1]} in the settings file or {kafka_env_name(loc[1])}"
+            if err["type"] == "extra_forbidden":
+                known = [f.alias or "" for f in KafkaClientSettings.model_fields.values()]
+                close = difflib.get_close_matches(loc[1], known, 1, 0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                message = f"{loc[1]} is not a Kafka client property berthwatch knows{hint}"
+        elif loc == ["kafka"]:
+            env = "kafka: in the settings file or BERTHWATCH_KAFKA_*"
+        parts.append(f"{field}: {message} (set by {env})")
     return "; ".join(parts)
 
 
@@ -326,7 +556,7 @@ def unknown_env(environ: Mapping[str, str] | None = None) -> list[str]:
     short = sorted(k.removeprefix("BERTHWATCH_") for k in known)
     lines = []
     for name in sorted(env):
-        if name.startswith("BERTHWATCH_") and name not in known:
+        if name.startswith("BERTHWATCH_") and name not in known and not kafka_property(name):
             close = difflib.get_close_matches(name.removeprefix("BERTHWATCH_"), short, 1, 0.75)
             hint = f" (did you mean BERTHWATCH_{close[0]}?)" if close else ""
             lines.append(f"{name} is not a setting and is ignored{hint}")

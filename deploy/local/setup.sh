@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything berthwatch needs on a fresh Debian-family machine; safe to repeat.
-#   - OS packages: Java 17, Maven, Prometheus, Alertmanager, kcat (only those missing)
+#   - OS packages: Java 17, Maven, Prometheus, Alertmanager, kcat, openssl (only those missing)
 #   - a virtual environment in .venv with berthwatch and its development tools
 #   - the Apache Kafka jars from Maven Central, into the cache folder
 set -euo pipefail
@@ -14,6 +14,7 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # the secured broker's test certificates
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then

@@ -21,7 +21,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
+from streams.kafka.client import aiokafka_args, diagnose, failure
 from streams.kafka.records import WireRecord, end_of_feed_marker
+from streams.settings import Settings
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -258,30 +260,38 @@ def latest_by_key(records: Iterable[TopicRecord]) -> dict[bytes, bytes]:
     return {k: v for k, v in latest.items() if v is not None}
 
 
-async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, bootstrap: str) -> None:
-    """Start an aiokafka client; when the broker cannot be reached, stop it again and
-    raise :class:`ConnectionError` with one line."""
+async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, s: Settings) -> None:
+    """Start an aiokafka client; when the broker cannot be used, stop it again and raise
+    :class:`ConnectionError` with one line (naming the setting when the broker refused
+    the credentials or the certificates, :func:`streams.kafka.client.diagnose`). With
+    TLS or SASL the settings are tried once first: aiokafka would log the refusal."""
+    if s.kafka.security_protocol != "PLAINTEXT":
+        problem = await diagnose(s)
+        if problem is not None:
+            await client.stop()
+            raise failure(problem)
     try:
         await client.start()
     except KafkaError as e:
         await client.stop()
-        raise ConnectionError(f"cannot reach Kafka at {bootstrap}: {e}") from None
+        problem = await diagnose(s)
+        raise ConnectionError(problem or f"cannot reach Kafka at {s.kafka_bootstrap}: {e}"
+                              ) from None
 
 
-async def _read_with_own_consumer(bootstrap: str, topic: str, timeout_s: float | None,
+async def _read_with_own_consumer(s: Settings, topic: str, timeout_s: float | None,
                                   config: dict[str, Any]) -> list[TopicRecord]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                **config)
-    await start_client(consumer, bootstrap)
+    consumer = AIOKafkaConsumer(**aiokafka_args(s), enable_auto_commit=False, **config)
+    await start_client(consumer, s)
     try:
         return await read_to_end(consumer, topic, timeout_s=timeout_s)
     finally:
         await consumer.stop()
 
 
-def read_topic_to_end(bootstrap: str, topic: str, *, timeout_s: float | None = None,
+def read_topic_to_end(s: Settings, topic: str, *, timeout_s: float | None = None,
                       **config: Any) -> list[TopicRecord]:
-    """:func:`read_to_end` with a consumer of its own (``config``: more aiokafka consumer
-    settings), for callers without an event loop. :class:`ConnectionError` when the broker
-    cannot be reached."""
-    return asyncio.run(_read_with_own_consumer(bootstrap, topic, timeout_s, config))
+    """:func:`read_to_end` with a consumer of its own (the settings' Kafka client
+    configuration; ``config``: more aiokafka consumer settings), for callers without an
+    event loop. :class:`ConnectionError` when the broker cannot be used."""
+    return asyncio.run(_read_with_own_consumer(s, topic, timeout_s, config))

@@ -41,7 +41,9 @@ Config = Callable[[Settings], dict[str, str]]
 
 
 def _feed(s: Settings) -> dict[str, str]:
-    return {"retention.ms": str(s.topic_retention_ms), "message.timestamp.type": "CreateTime"}
+    return {"retention.ms": str(s.topic_retention_ms),
+            "retention.bytes": str(s.topic_retention_bytes),
+            "message.timestamp.type": "CreateTime"}
 
 
 def _compacted(_s: Settings) -> dict[str, str]:
@@ -55,8 +57,21 @@ def _deadletter(s: Settings) -> dict[str, str]:
     }
 
 
-def _partials(_s: Settings) -> dict[str, str]:
-    return {"retention.ms": str(7 * 86_400_000), "max.message.bytes": str(16 << 20)}
+def _partials(s: Settings) -> dict[str, str]:
+    return {"retention.ms": str(s.partials_retention_ms), "max.message.bytes": str(16 << 20)}
+
+
+def cluster_config(s: Settings) -> dict[str, str]:
+    """What every topic gets besides its kind's configuration: ``min.insync.replicas``
+    when set, and the compression.
+
+    >>> cluster_config(Settings(topic_min_insync_replicas=2, topic_compression_type="lz4"))
+    {'compression.type': 'lz4', 'min.insync.replicas': '2'}
+    """
+    out: dict[str, str] = {"compression.type": s.topic_compression_type}
+    if s.topic_min_insync_replicas is not None:
+        out["min.insync.replicas"] = str(s.topic_min_insync_replicas)
+    return out
 
 
 def _checkpoints(s: Settings) -> dict[str, str]:
@@ -83,7 +98,7 @@ class TopicSpec:
         return s.detect_partitions if self.partitioner is Partitioner.SHARD else s.topic_partitions
 
     def config(self, s: Settings) -> dict[str, str]:
-        return self.configure(s)
+        return {**self.configure(s), **cluster_config(s)}
 
 
 _KEY, _SHARD = Partitioner.KEY, Partitioner.SHARD

@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 
 from streams.feeds.files import detect_format
 from streams.feeds.parse import FeedContext, FeedFormat
+from streams.kafka.client import aiokafka_args
 from streams.kafka.io import BatchSender, RecordTooLarge, start_client
 from streams.kafka.outage import gate_client_logs
 from streams.kafka.records import replay_begin_marker
@@ -66,7 +67,7 @@ async def replay(
     state = load_state(state_file, files) if options.resume else ResumeState()
     stats = ReplayStats()
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **aiokafka_args(settings, producer=True),
         acks="all",
         enable_idempotence=True,
         max_batch_size=1024 * 1024,
@@ -78,7 +79,7 @@ async def replay(
     )
     gate_client_logs()
     try:
-        await start_client(producer, settings.kafka_bootstrap)
+        await start_client(producer, settings)
     except ConnectionError as e:
         raise ReplayError(str(e)) from None
     try:

@@ -99,7 +99,10 @@ def reset_topics(settings: Settings, say: Callable[[str], None]) -> None:
     from kafka.errors import KafkaError
 
     names = [settings.topic(t.short) for t in TOPICS]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    from streams.kafka.client import check_connection, kafka_python_args
+
+    check_connection(settings)
+    admin = KafkaAdminClient(**kafka_python_args(settings))
     try:
         present = [n for n in names if n in set(admin.list_topics())]
         if present:
@@ -189,8 +192,9 @@ async def _watch_alerts(settings: Settings, say: Callable[[str], None],
     """Print each transition of the alerts topic as it arrives; return them."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(settings.topic("alerts"),
-                                bootstrap_servers=settings.kafka_bootstrap,
+    from streams.kafka.client import aiokafka_args
+
+    consumer = AIOKafkaConsumer(settings.topic("alerts"), **aiokafka_args(settings),
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     shown: list[AlertTransition] = []
@@ -246,7 +250,7 @@ def _seconds(duration: str) -> float:
 def alert_history(settings: Settings) -> list[AlertTransition]:
     """Every alert transition in the alerts topic (none if there is no such topic yet), in
     event-time order."""
-    records = read_topic_to_end(settings.kafka_bootstrap, settings.topic("alerts"))
+    records = read_topic_to_end(settings, settings.topic("alerts"))
     out = [decode_alert(r.value) for r in records if r.value is not None]
     return sorted(out, key=lambda t: t.ts)
 

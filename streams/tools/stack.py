@@ -225,7 +225,18 @@ class Kafka(Service):
         return self.s.kafka_port
 
     def extra_ports(self) -> list[int]:
-        return [self.s.kafka_controller_port]
+        secure = [self.s.stack_sasl_ssl_port, self.s.stack_mtls_port]
+        return [self.s.kafka_controller_port, *(p for p in secure if p is not None)]
+
+    @property
+    def secured(self) -> bool:
+        """SASL_SSL or mTLS listeners, TLS controller and an ACL authorizer."""
+        return self.s.stack_sasl_ssl_port is not None or self.s.stack_mtls_port is not None
+
+    @property
+    def tls_dir(self) -> Path:
+        """The secured broker's CA and certificate (``ca.pem`` signs client certificates)."""
+        return self.dir / "tls"
 
     @property
     def libs(self) -> Path:
@@ -271,17 +282,66 @@ class Kafka(Service):
     def data_dir(self) -> Path:
         return self.dir / "data"
 
+    def _listeners(self) -> dict[str, tuple[str, int]]:
+        """Listener name -> (security protocol, port), the controller's last."""
+        s = self.s
+        out = {"PLAINTEXT": ("PLAINTEXT", s.kafka_port)}
+        if s.stack_sasl_ssl_port is not None:
+            out["SASL_SSL"] = ("SASL_SSL", s.stack_sasl_ssl_port)
+        if s.stack_mtls_port is not None:
+            out["MTLS"] = ("SSL", s.stack_mtls_port)
+        out["CONTROLLER"] = ("SSL" if self.secured else "PLAINTEXT", s.kafka_controller_port)
+        return out
+
     def _properties(self) -> str:
+        listeners = self._listeners()
+        clients = [name for name in listeners if name != "CONTROLLER"]
         template = (DEPLOY / "local" / "kafka" / "server.properties").read_text()
-        return template.format(
+        text = template.format(
+            listeners=",".join(f"{n}://{self.s.host}:{port}" for n, (_, port) in listeners.items()),
+            advertised_listeners=",".join(f"{n}://{self.s.host}:{listeners[n][1]}"
+                                          for n in clients),
+            inter_broker_listener="MTLS" if "MTLS" in listeners else "PLAINTEXT",
+            protocol_map=",".join(f"{n}:{proto}" for n, (proto, _) in listeners.items()),
             host=self.s.host,
-            port=self.s.kafka_port,
             controller_port=self.s.kafka_controller_port,
             data_dir=self.data_dir,
         )
+        if self.secured:
+            security = (DEPLOY / "local" / "kafka" / "security.properties").read_text()
+            supers = ";".join(f"User:{u}" for u in ["broker", *self.s.stack_super_users])
+            mechanisms = "SCRAM-SHA-512" + (",OAUTHBEARER" if self.s.stack_oauthbearer_unsecured
+                                            else "")
+            text += "\n" + security.format(super_users=supers, tls_dir=self.tls_dir,
+                                           sasl_mechanisms=mechanisms)
+            if self.s.stack_oauthbearer_unsecured:
+                text += ("listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka."
+                         "common.security.oauthbearer.OAuthBearerLoginModule required;\n")
+        return text
+
+    def _make_tls(self) -> None:
+        """The CA and the broker's certificate (once), and its PEM key store (key, chain)."""
+        from streams.tools.tls import TlsError, leaf_certificate
+
+        try:
+            cert, key = leaf_certificate(self.tls_dir, "broker")
+        except TlsError as e:
+            raise StackError(f"kafka: {e}") from None
+        keystore = self.tls_dir / "broker-keystore.pem"
+        keystore.write_text(key.read_text() + cert.read_text())
+        keystore.chmod(0o600)
+
+    def _scram_arguments(self) -> list[str]:
+        out = []
+        for name, password in self.s.stack_scram_users.items():
+            out += ["--add-scram",
+                    f"SCRAM-SHA-512=[name={name},password={password.get_secret_value()}]"]
+        return out
 
     def prepare(self) -> None:
         self.fetch_jars()
+        if self.secured:
+            self._make_tls()
         props = self.dir / "server.properties"
         props.write_text(self._properties())
         for name in ("log4j.properties", "log4j2.properties"):  # Kafka 3.x / 4.x logging
@@ -299,12 +359,15 @@ class Kafka(Service):
         if not (self.data_dir / "meta.properties").is_file():
             cluster_id = _kafka_cluster_id()
             cmd = [*self._java(), "kafka.tools.StorageTool", "format",
-                   "-t", cluster_id, "-c", str(props)]  # fmt: skip
+                   "-t", cluster_id, "-c", str(props), *self._scram_arguments()]  # fmt: skip
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:
+                output = result.stdout + result.stderr
+                for password in self.s.stack_scram_users.values():  # never in a message
+                    output = output.replace(password.get_secret_value(), "**********")
                 raise StackError(
                     f"kafka storage format failed in {self.data_dir}: "
-                    f"{(result.stdout + result.stderr).strip().splitlines()[-1:]}"
+                    f"{output.strip().splitlines()[-1:]}"
                 )
             marker.write_text(self.s.kafka_version)
 

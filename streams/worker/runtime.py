@@ -43,6 +43,7 @@ from streams.alerting import AlertmanagerSender
 from streams.detection import AlertTransition, MethodologyChange, PipelineConfig
 from streams.features import Geofence
 from streams.geo import Geography, load_geography
+from streams.kafka.client import aiokafka_args
 from streams.kafka.io import latest_by_key, read_to_end, start_client
 from streams.kafka.outage import BrokerState, gate_client_logs, hard_stop, reachable
 from streams.kafka.records import (
@@ -177,11 +178,11 @@ class WorkerRuntime:
     async def start(self) -> None:
         s = self.settings
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True,
+            **aiokafka_args(s, producer=True), acks="all", enable_idempotence=True,
             max_request_size=MAX_MESSAGE, max_batch_size=1 << 20, linger_ms=5,
         )
         gate_client_logs()
-        await start_client(self.producer, s.kafka_bootstrap)  # ConnectionError: an outage
+        await start_client(self.producer, s)  # ConnectionError: an outage
         counts: dict[str, int] = {}
         for full, short in self.feed_topics.items():
             counts[short] = await self._partitions(full)
@@ -190,7 +191,7 @@ class WorkerRuntime:
             await self._partitions(topic)
         self.layout = SourceLayout(counts)
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap, group_id=self.group,
+            **aiokafka_args(s), group_id=self.group,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 << 20, fetch_max_bytes=32 << 20,
             max_poll_interval_ms=600_000, rebalance_timeout_ms=120_000,
@@ -198,7 +199,7 @@ class WorkerRuntime:
         await self.consumer.start()
         # reads the checkpoints and alerts topics back on assignment (no group)
         self.reader = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False,
+            **aiokafka_args(s), enable_auto_commit=False,
             max_partition_fetch_bytes=MAX_MESSAGE, fetch_max_bytes=MAX_MESSAGE,
         )
         await self.reader.start()

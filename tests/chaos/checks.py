@@ -53,7 +53,7 @@ def feed_matches_files(settings: Settings, prefix: str, paths: Iterable[Path]) -
     for short, rows in want.items():
         got: Counter[Row] = Counter()
         misplaced = 0
-        for r in read_topic_to_end(settings.kafka_bootstrap, prefix + short, timeout_s=120):
+        for r in read_topic_to_end(settings, prefix + short, timeout_s=120):
             if r.key is None:  # an end-of-feed marker
                 continue
             assert r.value is not None
@@ -68,7 +68,7 @@ def feed_matches_files(settings: Settings, prefix: str, paths: Iterable[Path]) -
             f"{misplaced} in another partition than their key's")
         compared += sum(rows.values())
     letters: Counter[str] = Counter()
-    for r in read_topic_to_end(settings.kafka_bootstrap, prefix + "deadletter", timeout_s=60):
+    for r in read_topic_to_end(settings, prefix + "deadletter", timeout_s=60):
         headers = {k: v.decode(errors="replace") for k, v in r.headers}
         assert headers.get("error_class"), f"a dead letter without a reason: {headers}"
         letters[headers.get("source_topic", "")] += 1

@@ -39,9 +39,11 @@ def send_end_of_feed(settings: Settings, paths: list[Path]) -> int:
     topic (a topic without records of its own gets the overall newest, as in a replay)."""
     from kafka import KafkaProducer
 
+    from streams.kafka.client import kafka_python_args
+
     newest = newest_per_topic(paths)
     overall = max(newest.values())
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_args(settings, producer=True), acks="all")
     sent = 0
     try:
         for short in MARKED_TOPICS:

@@ -64,13 +64,15 @@ def spb_replayed(stack: Settings, spb_feed: tuple[list[Path], Path],
     message (so the dead-letter series exist), to the end-of-feed markers."""
     from kafka import KafkaProducer
 
+    from streams.kafka.client import kafka_python_args
+
     paths, labels = spb_feed
     env = deployment("spb", labels)
     logs = tmp_path_factory.mktemp("spb-worker")
     worker = Worker(logs / "worker.log", stack.worker_web_port, env)
     try:
         worker.wait_ready()
-        producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+        producer = KafkaProducer(**kafka_python_args(stack, producer=True))
         producer.send(f"{env['BERTHWATCH_TOPIC_PREFIX']}positions", key=b"366000000",
                       value=b"not a canonical record", timestamp_ms=1_627_776_000_000)
         producer.flush()

@@ -168,7 +168,7 @@ def read_topic(settings: Settings, topic: str) -> list[TopicRow]:
 
     return [(r.partition, r.offset, r.key, r.value, r.timestamp,
              {k: v.decode(errors="replace") for k, v in r.headers})
-            for r in read_topic_to_end(settings.kafka_bootstrap, topic, timeout_s=60)]
+            for r in read_topic_to_end(settings, topic, timeout_s=60)]
 
 
 def bounded_dead_letter(dead: list[TopicRow], line: bytes, at: int) -> TopicRow:
@@ -192,15 +192,20 @@ SPB_START, SPB_END = "2021-08-01", "2021-12-31"
 FEED_NAMES = ("positions.csv.gz", "containers.csv.gz", "inventory.csv.gz")
 
 
+def simulated_feed(out: Path, start: str, end: str) -> tuple[list[Path], Path]:
+    """The simulated San Pedro Bay feed from ``start`` to ``end`` (a position per vessel
+    every half hour) in ``out``, and its labels."""
+    from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
+
+    simulate(out, "san-pedro-bay-2021", ScenarioOptions(seed=0, start=start, end=end),
+             track=TrackOptions(cadence_s=1800))
+    return [out / n for n in FEED_NAMES], out / "labels.json"
+
+
 @pytest.fixture(scope="session")
 def spb_feed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
     """The simulated San Pedro Bay feed (the demo's, five months of it) and its labels."""
-    from streams.tools.simulator import ScenarioOptions, TrackOptions, simulate
-
-    out = tmp_path_factory.mktemp("spb-feed")
-    simulate(out, "san-pedro-bay-2021", ScenarioOptions(seed=0, start=SPB_START, end=SPB_END),
-             track=TrackOptions(cadence_s=1800))
-    return [out / n for n in FEED_NAMES], out / "labels.json"
+    return simulated_feed(tmp_path_factory.mktemp("spb-feed"), SPB_START, SPB_END)
 
 
 Transition = tuple[str, str, float, str]

@@ -61,7 +61,9 @@ def _deployment(name: str) -> dict[str, str]:
 def _produce(settings: Settings, topic: str, partition: int, arr: npt.NDArray[Any]) -> None:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    from streams.kafka.client import kafka_python_args
+
+    producer = KafkaProducer(**kafka_python_args(settings, producer=True))
     fp = FeaturePartition("positions", 0, 0, Geofence(GEO), 1)
     for value, mmsi, ts in zip(encode_array(arr, fp.kind), arr["mmsi"].tolist(),
                                arr["ts_ms"].tolist(), strict=True):
@@ -75,7 +77,9 @@ def _markers(settings: Settings, prefix: str, marker: Any) -> None:
     """``marker`` into every partition of every feed topic, as a replay writes it."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    from streams.kafka.client import kafka_python_args
+
+    producer = KafkaProducer(**kafka_python_args(settings, producer=True))
     for short in MARKED_TOPICS:
         for p in range(settings.topic_partitions):
             producer.send(prefix + short, value=marker.value, partition=p,

@@ -9,6 +9,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.kafka.admin import list_topics
+from streams.kafka.client import aiokafka_args
 from streams.kafka.io import BatchSender, partition_for, read_to_end, read_topic_to_end
 from streams.kafka.records import end_of_feed_of
 from streams.kafka.topics import TOPICS
@@ -41,7 +42,7 @@ async def _produce(settings: Settings, topic: str, keys: list[bytes], newest: in
     """``keys`` with event times from an hour ago (inside the feed topics' retention),
     then an end-of-feed marker at ``newest``."""
     t0 = int(time.time() * 1000) - 3_600_000
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_args(settings, producer=True), acks="all")
     await producer.start()
     try:
         sender = BatchSender(producer, {topic: sorted(await producer.partitions_for(topic))})
@@ -60,7 +61,7 @@ def test_read_to_end_reads_every_record_in_partition_order(stack: Settings) -> N
     keys = [f"{366_000_000 + i}".encode() for i in range(5000)]
     newest = int(time.time() * 1000)
     asyncio.run(_produce(stack, topic, keys, newest))
-    records = read_topic_to_end(stack.kafka_bootstrap, topic, timeout_s=60)
+    records = read_topic_to_end(stack, topic, timeout_s=60)
     parts = stack.topic_partitions
     assert len(records) == len(keys) + parts  # and one end-of-feed marker per partition
     assert [(r.partition, r.offset) for r in records] == sorted(
@@ -74,10 +75,10 @@ def test_read_to_end_reads_every_record_in_partition_order(stack: Settings) -> N
     assert all(end_of_feed_of(r.headers) == newest for r in markers)
     # a second read sees what was appended since; an empty or missing topic has nothing
     asyncio.run(_produce(stack, topic, keys[:10], newest))
-    again = read_topic_to_end(stack.kafka_bootstrap, topic, timeout_s=60)
+    again = read_topic_to_end(stack, topic, timeout_s=60)
     assert len(again) == len(records) + 10 + parts
-    assert read_topic_to_end(stack.kafka_bootstrap, prefix + "alerts") == []
-    assert read_topic_to_end(stack.kafka_bootstrap, prefix + "no-such-topic") == []
+    assert read_topic_to_end(stack, prefix + "alerts") == []
+    assert read_topic_to_end(stack, prefix + "no-such-topic") == []
 
 
 def test_read_to_end_on_a_shared_consumer_leaves_it_unassigned(stack: Settings) -> None:
@@ -87,8 +88,7 @@ def test_read_to_end_on_a_shared_consumer_leaves_it_unassigned(stack: Settings) 
     asyncio.run(_produce(stack, topic, [b"CSQU3054383", b"MSCU1234566"], 1))
 
     async def twice() -> tuple[int, int, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap,
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**aiokafka_args(stack), enable_auto_commit=False)
         await consumer.start()
         try:
             first = await read_to_end(consumer, topic)
