@@ -574,6 +574,8 @@ class WorkerRuntime:
             RECORDS_IN.labels(tp.topic)
             if stage == "features":
                 LATE_RECORDS.labels(tp.topic)
+                LATE_PARTIALS.labels(tp.topic)
+                IDLE_PARTITIONS.labels(tp.topic)
             self.consumer.seek(tp, offset)
             log.info("assigned %s[%d] from offset %d (%s)", tp.topic, tp.partition, offset,
                      "checkpoint" if blob is not None else "beginning")
