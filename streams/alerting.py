@@ -124,14 +124,21 @@ class AlertmanagerAlert:
 
 
 class AlertmanagerSender:
-    """Queue-backed, retrying, non-blocking delivery to one Alertmanager."""
+    """Queue-backed, retrying, non-blocking delivery to one Alertmanager.
+
+    One post at a time, each carrying every transition submitted since the previous
+    one (in order), so a slow Alertmanager delays delivery by about one answer, however
+    many transitions arrive meanwhile. ``timeout`` bounds one post: an Alertmanager
+    slower than that gets the same batch again after a back-off, so keep it well above
+    the slowest answer expected (a loaded Alertmanager takes seconds).
+    """
 
     def __init__(
         self,
         base_url: str,
         resend_interval: float = 60.0,
         max_backoff: float = 30.0,
-        timeout: float = 5.0,
+        timeout: float = 30.0,
     ) -> None:
         self.url = base_url.rstrip("/") + "/api/v2/alerts"
         self.resend_interval = resend_interval
@@ -192,6 +199,8 @@ class AlertmanagerSender:
                     batch = await asyncio.wait_for(self._queue.get(), timeout=1.0)
                 except TimeoutError:
                     batch = []
+                while not self._queue.empty():  # what queued during a slow post: one post
+                    batch.extend(self._queue.get_nowait())
                 if not batch and loop.time() - last_resend >= self.resend_interval:
                     batch = list(self.active.values())
                     last_resend = loop.time()

@@ -167,7 +167,8 @@ class WorkerRuntime:
         self.running = False  # started and consuming (``/ready``)
         self.orphans: set[int] = set()  # detection shards owned before an outage
         self.backoff_s = (1.0, 30.0)  # first and longest wait between reconnects
-        BROKER_UP.set(1)
+        # both read from the broker state at scrape time: one truth, never out of step
+        BROKER_UP.set_function(lambda: 1.0 if self.broker.is_up else 0.0)
         BROKER_OUTAGE_SECONDS.set_function(self.broker.outage_s)
         # feed partition -> (next offset, monotonic time it was first seen): idle detection
         self.quiet_since: dict[TopicPartition, tuple[int, float]] = {}
@@ -236,8 +237,7 @@ class WorkerRuntime:
         while not self.stopping.is_set():
             try:
                 await self.start()
-                if self.broker.up() is not None:
-                    BROKER_UP.set(1)
+                self.broker.up()
                 delay = first
                 await self._watched()
                 return
@@ -246,7 +246,6 @@ class WorkerRuntime:
                         and await self._answers():
                     raise  # the broker is fine: a real failure
                 if self.broker.down(str(e) or type(e).__name__):
-                    BROKER_UP.set(0)
                     BROKER_OUTAGES.inc()
                 else:
                     self.broker.still_down()
@@ -576,6 +575,8 @@ class WorkerRuntime:
             RECORDS_IN.labels(tp.topic)
             if stage == "features":
                 LATE_RECORDS.labels(tp.topic)
+                LATE_PARTIALS.labels(tp.topic)
+                IDLE_PARTITIONS.labels(tp.topic)
             self.consumer.seek(tp, offset)
             log.info("assigned %s[%d] from offset %d (%s)", tp.topic, tp.partition, offset,
                      "checkpoint" if blob is not None else "beginning")

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import time
-from collections import Counter
 from pathlib import Path
 
 from streams.settings import Settings
@@ -34,17 +33,7 @@ from tests.integration.conftest import (
     wait_detected_to_end,
     wait_published,
 )
-
-
-def _same_alerts(streamed: list[Transition], backtest: list[Transition]) -> None:
-    doubled = [t for t, n in Counter(streamed).items() if n > 1]
-    assert not doubled, f"published twice: {doubled[:5]}"
-    lost = sorted(set(backtest) - set(streamed))
-    extra = sorted(set(streamed) - set(backtest))
-    assert not lost and not extra, f"lost {lost[:5]}; not in the backtest {extra[:5]}"
-    # per alert key, the transitions come in the backtest's order (keys map to partitions)
-    for key in {t[0] for t in backtest}:
-        assert [t for t in streamed if t[0] == key] == [t for t in backtest if t[0] == key]
+from tests.integration.conftest import same_alerts as _same_alerts
 
 
 def test_one_worker_publishes_exactly_the_backtests_alerts(
