@@ -43,6 +43,15 @@ from streams.metrics import (
 )
 from streams.series import SeriesKey, family_of
 
+#: the gauges a detection shard exports, by their names in a checkpoint (:meth:`Exporter.dump`)
+_SHARD_GAUGES = (BOXES_ON_TERMINAL, BOXES_PAST_LIMIT, CONTAINER_DWELL, DAYS_OF_SUPPLY,
+                 DETECTOR_CROSSING, DETECTOR_EXPECTED, DETECTOR_LIMIT, DETECTOR_LOWER,
+                 DETECTOR_SCORE, DETECTOR_UPPER, DISRUPTION_INDEX, EVENT_TIME, ITEM_DAYS_OF_SUPPLY,
+                 ITEMS_BELOW_LIMIT, SERIES_VALUE, VESSEL_ARRIVALS, VESSEL_DEPARTURES,
+                 VESSEL_WAIT, VESSELS_WAITING)
+_BY_NAME: dict[str, Any] = {g._name: g for g in _SHARD_GAUGES}
+_NAME: dict[int, str] = {id(g): name for name, g in _BY_NAME.items()}
+
 HOUR = 3600.0
 DAY = 86400.0
 #: how far back (event time) an output's score chunks are read for the latest values
@@ -85,6 +94,8 @@ class _ItemState:
     score: float
     value: float
     detector: str
+    shard: int = -1
+    """The detection shard the item's series belongs to (its gauges are that shard's)."""
 
 
 @dataclass
@@ -98,31 +109,57 @@ class Exporter:
     event_time: dict[str, int] = field(default_factory=dict)
     owner: int = -1
     """The detection shard whose output is being exported (set by the worker)."""
-    exported: dict[int, set[tuple[Any, tuple[str, ...]]]] = field(default_factory=dict)
-    """Per detection shard, every (gauge, label values) it set: what to drop when the
-    shard moves to another worker, so a sum across workers counts each series once."""
+    exported: dict[int, dict[tuple[Any, tuple[str, ...]], float]] = field(default_factory=dict)
+    """Per detection shard, every (gauge, label values) it set and the value: what to drop
+    when the shard moves to another worker (so a sum across workers counts each series
+    once), and what its checkpoint carries to the next owner (:meth:`dump`)."""
 
-    def _g(self, gauge: Any, *labels: str) -> Any:
-        """``gauge.labels(*labels)``, remembered as exported by the current shard."""
-        self.exported.setdefault(self.owner, set()).add((gauge, labels))
-        return gauge.labels(*labels)
+    def _set(self, gauge: Any, value: float, *labels: str, shard: int | None = None) -> None:
+        """``gauge.labels(*labels).set(value)``, remembered as exported by ``shard`` (by
+        default the current one)."""
+        owner = self.owner if shard is None else shard
+        self.exported.setdefault(owner, {})[(gauge, labels)] = value
+        gauge.labels(*labels).set(value)
 
     def _drop(self, gauge: Any, *labels: str) -> None:
         """Remove a series this exporter set, and forget it was set (items leaving the top)."""
         _remove(gauge, *labels)
         for done in self.exported.values():
-            done.discard((gauge, labels))
+            done.pop((gauge, labels), None)
 
     def forget_shard(self, shard: int) -> int:
         """Drop every series the shard exported (it now belongs to another worker); the
         number dropped."""
-        gone = self.exported.pop(shard, set())
+        gone = set(self.exported.pop(shard, {}))
         still = set().union(*self.exported.values()) if self.exported else set()
         for gauge, labels in gone - still:
             _remove(gauge, *labels)
         items = {lab[-1] for g, lab in gone if g is DETECTOR_SCORE}
         self.items = {k: v for k, v in self.items.items() if k not in items}
         return len(gone - still)
+
+    def dump(self, shard: int) -> list[list[Any]]:
+        """What ``shard`` exports now, as JSON-ready ``[gauge name, labels, value]`` rows
+        (alert gauges left out: the new owner rebuilds them from the alerts topic)."""
+        rows = [[_NAME[id(g)], list(labels), value]
+                for (g, labels), value in self.exported.get(shard, {}).items() if id(g) in _NAME]
+        return sorted(rows, key=lambda row: (row[0], row[1]))
+
+    def load(self, shard: int, rows: list[list[Any]]) -> None:
+        """Export again what :meth:`dump` gave, as ``shard``'s: a worker that takes the
+        shard over shows its series at once rather than at the next interval."""
+        self.owner = shard
+        for name, labels, value in rows:
+            gauge = _BY_NAME.get(name)
+            if gauge is None:
+                continue  # a gauge this version no longer has
+            self._set(gauge, float(value), *labels)
+            if gauge is SERIES_VALUE and is_item(labels[0]):
+                self.item_values[labels[0]] = float(value)
+            elif gauge is DETECTOR_SCORE and is_item(labels[-1]):
+                self.items[labels[-1]] = _ItemState(float(value), math.nan, labels[0], shard)
+        for key, st in self.items.items():
+            st.value = self.item_values.get(key, st.value)
 
     # -- feature points
 
@@ -139,30 +176,30 @@ class Exporter:
                 self.item_values[key] = value
                 if key in self.items:
                     self.items[key].value = value
-                    self._g(ITEM_DAYS_OF_SUPPLY, *series.fields).set(value)
+                    self._set(ITEM_DAYS_OF_SUPPLY, value, *series.fields)
                 continue
             port = series.place if series.place is not None else ""
-            self._g(SERIES_VALUE, key).set(value)
+            self._set(SERIES_VALUE, value, key)
             terminal = series.detail if series.detail is not None else "all"
             if fam == "vessels_waiting":
-                self._g(VESSELS_WAITING, port).set(value)
+                self._set(VESSELS_WAITING, value, port)
             elif fam == "arrivals":
-                self._g(VESSEL_ARRIVALS, port).set(value)
+                self._set(VESSEL_ARRIVALS, value, port)
             elif fam == "departures":
-                self._g(VESSEL_DEPARTURES, port).set(value)
+                self._set(VESSEL_DEPARTURES, value, port)
             elif fam in ("wait_p50", "wait_p90"):
-                self._g(VESSEL_WAIT, port, "0.5" if fam == "wait_p50" else "0.9").set(value * HOUR)
+                self._set(VESSEL_WAIT, value * HOUR, port, "0.5" if fam == "wait_p50" else "0.9")
             elif fam == "boxes_on_terminal":
-                self._g(BOXES_ON_TERMINAL, port, terminal).set(value)
+                self._set(BOXES_ON_TERMINAL, value, port, terminal)
             elif fam in ("past_truck_limit", "past_rail_limit"):
-                self._g(BOXES_PAST_LIMIT, port, terminal, fam.split("_")[1]).set(value)
+                self._set(BOXES_PAST_LIMIT, value, port, terminal, fam.split("_")[1])
             elif fam in _DWELL:
                 mode, q = _DWELL[fam]
-                self._g(CONTAINER_DWELL, port, terminal, mode, q).set(value * DAY)
+                self._set(CONTAINER_DWELL, value * DAY, port, terminal, mode, q)
             elif fam in ("days_of_supply_p10", "days_of_supply_p50"):
-                self._g(DAYS_OF_SUPPLY, port, "0.1" if fam.endswith("p10") else "0.5").set(value)
+                self._set(DAYS_OF_SUPPLY, value, port, "0.1" if fam.endswith("p10") else "0.5")
             elif fam == "below_limit":
-                self._g(ITEMS_BELOW_LIMIT, port).set(value)
+                self._set(ITEMS_BELOW_LIMIT, value, port)
 
     def _event_time(self, points: FeaturePoints) -> None:
         """Newest interval end per port or region, from its vessel and container series."""
@@ -173,7 +210,7 @@ class Exporter:
                 continue
             if end > self.event_time.get(port, 0):
                 self.event_time[port] = end
-                EVENT_TIME.labels(port).set(end)
+                self._set(EVENT_TIME, end, port)
 
     # -- detector scores
 
@@ -195,7 +232,8 @@ class Exporter:
                 if is_item(key):
                     best = candidates.get(key)
                     if math.isfinite(score) and (best is None or score > best.score):
-                        candidates[key] = _ItemState(score, float(cols["value"][i]), route)
+                        candidates[key] = _ItemState(score, float(cols["value"][i]), route,
+                                                     self.owner)
                     continue
                 self._detector(route, key, ts, cols, i)
         self._rank_items(candidates)
@@ -204,22 +242,22 @@ class Exporter:
                   i: int) -> None:
         score = float(cols["score"][i])
         if math.isfinite(score):
-            self._g(DETECTOR_SCORE, route, key).set(score)
+            self._set(DETECTOR_SCORE, score, route, key)
         if route == "composite":
-            self._g(DISRUPTION_INDEX, SeriesKey.parse(key).place or "").set(float(cols["value"][i]))
+            self._set(DISRUPTION_INDEX, float(cols["value"][i]), SeriesKey.parse(key).place or "")
             return
         for gauge, name in ((DETECTOR_EXPECTED, "expected"), (DETECTOR_LOWER, "lower"),
                             (DETECTOR_UPPER, "upper")):
             v = float(cols[name][i]) if name in cols else math.nan
             if math.isfinite(v):
-                self._g(gauge, route, key).set(v)
+                self._set(gauge, v, route, key)
         if route in TREND_ROUTES:
-            self._g(DETECTOR_LIMIT, route, key).set(self.config.limit_of(route, key))
+            self._set(DETECTOR_LIMIT, self.config.limit_of(route, key), route, key)
             crossing = float(cols["crossing"][i])
             if math.isfinite(crossing) and crossing > ts:
-                self._g(DETECTOR_CROSSING, route, key).set(crossing)
+                self._set(DETECTOR_CROSSING, crossing, route, key)
             else:
-                _remove(DETECTOR_CROSSING, route, key)
+                self._drop(DETECTOR_CROSSING, route, key)
 
     def _rank_items(self, candidates: dict[str, _ItemState]) -> None:
         if self.top == 0:
@@ -236,9 +274,10 @@ class Exporter:
         for key, st in keep.items():
             site, item = SeriesKey.parse(key).fields
             value = self.item_values.get(key, st.value)
-            self._g(ITEM_DAYS_OF_SUPPLY, site, item).set(value)
-            self._g(SERIES_VALUE, key).set(value)
-            self._g(DETECTOR_SCORE, st.detector, key).set(st.score)
+            # the top spans the shards: each item's series stay with its own shard
+            self._set(ITEM_DAYS_OF_SUPPLY, value, site, item, shard=st.shard)
+            self._set(SERIES_VALUE, value, key, shard=st.shard)
+            self._set(DETECTOR_SCORE, st.score, st.detector, key, shard=st.shard)
         self.items = keep
         # values of items outside the top are not needed any more
         self.item_values = {k: v for k, v in self.item_values.items() if k in keep}
@@ -249,8 +288,8 @@ class Exporter:
         if is_item(a.series):
             return  # item alerts go to Alertmanager and the topic, not to labels
         firing = a.state == "firing"
-        self._g(ALERT_ACTIVE, a.detector, a.series, a.severity).set(1.0 if firing else 0.0)
-        self._g(ALERT_SINCE, a.detector, a.series, a.severity).set(a.since if firing else 0.0)
+        self._set(ALERT_ACTIVE, 1.0 if firing else 0.0, a.detector, a.series, a.severity)
+        self._set(ALERT_SINCE, a.since if firing else 0.0, a.detector, a.series, a.severity)
 
 
 def _remove(gauge: object, *labels: str) -> None:

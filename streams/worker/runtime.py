@@ -498,11 +498,11 @@ class WorkerRuntime:
             owned = self.owned.get(tp)
             if owned is None:
                 continue
-            value = pack_checkpoint(
-                {"stage": owned.stage, "topic": tp.topic, "partition": tp.partition,
-                 "offset": owned.offset, "group": self.group, "written": time.time()},
-                owned.state.snapshot(),
-            )  # fmt: skip
+            meta = {"stage": owned.stage, "topic": tp.topic, "partition": tp.partition,
+                    "offset": owned.offset, "group": self.group, "written": time.time()}
+            if owned.stage == "detect":  # what the next owner exports at once
+                meta["exported"] = self.exporter.dump(tp.partition)
+            value = pack_checkpoint(meta, owned.state.snapshot())
             if len(value) > MAX_MESSAGE:
                 raise WorkerError(f"checkpoint of {tp.topic}[{tp.partition}] is "
                                   f"{len(value)} bytes, above {MAX_MESSAGE}")
@@ -564,6 +564,8 @@ class WorkerRuntime:
                     raise WorkerError(f"checkpoint of {tp.topic}[{tp.partition}]: {e}; "
                                       "start from scratch with a new worker_id") from None
                 offset = int(meta["offset"])
+                if stage == "detect":
+                    self.exporter.load(tp.partition, meta.get("exported", []))
             if isinstance(state, DetectShard):
                 if ledger is None:
                     ledger = await self._read_compacted(self.alerts_topic)

@@ -262,3 +262,60 @@ def test_a_shard_that_moves_away_takes_its_series_off_metrics() -> None:
     # the other shard's series stay
     assert REGISTRY.get_sample_value("berthwatch_vessels_waiting", {"port": "XZSHB"}) == 9.0
     assert exp.forget_shard(0) == 0
+
+
+def test_the_next_owner_of_a_shard_exports_its_series_from_the_checkpoint_at_once() -> None:
+    """A worker that took a detection shard over exported its series values and scores
+    only at the next interval it closed (never, after the end of a replay), so sums across
+    workers read low after a rebalance."""
+    import json
+
+    site = "SITE-MOVE"
+    old = Exporter(PipelineConfig(), top=1)
+    old.owner = 0
+    old.points(_points(("vessels_waiting|XZMVA", T, 5.0), ("dwell_truck_p90|XZMVA|T1", T, 2.0)))
+    old.scores(_scores("queue_trend", T, {"vessels_waiting|XZMVA": {
+        "score": 0.4, "expected": 3.0, "lower": 1.0, "upper": 6.0, "crossing": T + DAY}}))
+    old.scores(_scores("supply_trend", T, _items(site, {"A": 0.2, "B": 0.8})))
+    old.points(_points((f"days_of_supply|{site}|B", T + 3600, 6.5)))
+    old.alert(AlertTransition("k", "firing", "vessels_waiting|XZMVA", "queue_trend", "warning",
+                              T, T, 1.0, NAN, NAN, NAN, NAN, NAN, NAN, NAN, ""))
+
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        out = {}
+        for fam in REGISTRY.collect():
+            for smp in fam.samples:
+                text = " ".join(smp.labels.values())
+                if "XZMVA" in text or site in text:
+                    out[(smp.name, tuple(sorted(smp.labels.items())))] = smp.value
+        return out
+
+    before = {k: v for k, v in samples().items() if not k[0].startswith("berthwatch_alert_")}
+    assert len(before) >= 10 and any("crossing" in name for name, _ in before)
+    rows = json.loads(json.dumps(old.dump(0)))  # through the checkpoint header
+    old.forget_shard(0)
+    assert samples() == {}
+    new = Exporter(PipelineConfig(), top=1)
+    new.load(0, rows)
+    assert samples() == before
+    # and the new owner ranks the restored top item against newer candidates
+    new.scores(_scores("supply_trend", T + 3600, _items(site, {"C": 0.9})))
+    b = f"days_of_supply|{site}|B"
+    assert _value("berthwatch_series_value", series=b) is None
+    assert _value("berthwatch_item_days_of_supply", site=site, item="C") == 9.0
+    assert new.forget_shard(0) >= 10 and samples() == {}
+
+
+def test_the_item_top_spans_shards_but_each_item_stays_with_its_own_shard() -> None:
+    """The top items were re-exported under whichever shard ranked them last, so a shard's
+    checkpoint carried the other shard's items and two workers exported them both."""
+    site = "SITE-TWO"
+    ex = Exporter(PipelineConfig(), top=3)
+    ex.owner = 1
+    ex.scores(_scores("supply_trend", T, _items(site, {"A": 0.9})))
+    ex.owner = 0
+    ex.scores(_scores("supply_trend", T, _items(site, {"B": 0.5})))  # ranks A again
+    shard0 = {tuple(labels) for _name, labels, _v in ex.dump(0)}
+    shard1 = {tuple(labels) for _name, labels, _v in ex.dump(1)}
+    assert (site, "B") in shard0 and (site, "A") not in shard0
+    assert (site, "A") in shard1 and (site, "B") not in shard1
