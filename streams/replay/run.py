@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
 
 from streams.feeds.files import detect_format
 from streams.feeds.parse import FeedContext, FeedFormat
@@ -108,6 +112,12 @@ async def replay(
         await _watched(send_all(), sender, options, settings.kafka_bootstrap)
     except RecordTooLarge as e:
         raise ReplayError(str(e)) from None
+    except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+        who = settings.kafka.sasl_username or "this client's principal"
+        raise ReplayError(
+            f"topic_prefix: the broker at {settings.kafka_bootstrap} does not authorize {who} "
+            f"to write the topics with the prefix {settings.topic_prefix!r} (ACLs needed)"
+        ) from None
     except KafkaError as e:
         raise ReplayError(
             f"the broker at {settings.kafka_bootstrap} failed a send ({type(e).__name__}); "

@@ -277,12 +277,14 @@ def test_untrusted_certificates_are_one_line_at_once(secured: Secured,
                 ["ssl.certificate.location", secured.mtls])
 
 
-def test_acls_deny_a_user_the_topics_of_another_prefix(secured: Secured) -> None:
+def test_acls_deny_a_user_the_topics_of_another_prefix(
+    secured: Secured, cut_feed: tuple[list[Path], Path]
+) -> None:
     bob = secured.sasl_env("bob", "sec-b")
     run_cli("topics", "create", env=bob)
     alice_on_bobs = {**secured.sasl_env("alice", "sec-a"),
                      "BERTHWATCH_TOPIC_PREFIX": bob["BERTHWATCH_TOPIC_PREFIX"]}
-    for args in (["topics", "create"], ["worker"]):
+    for args in (["topics", "create"], ["replay", str(cut_feed[0][1])], ["worker"]):
         _fails_fast(args, alice_on_bobs, ["not authorize alice", bob["BERTHWATCH_TOPIC_PREFIX"]])
 
 
