@@ -128,6 +128,10 @@ class AlertmanagerAlert:
         return payload
 
 
+#: 4xx answers that say "later", not "never": retried like a 5xx
+RETRIED_4XX = frozenset({408, 429})
+
+
 def split_urls(urls: str | Sequence[str]) -> list[str]:
     """Alertmanager base URLs from a comma-separated setting or a list, without blanks.
 
@@ -242,6 +246,7 @@ class AlertmanagerSender:
                 self.active.pop(alert.key, None)
         self._count()
         for target in self.targets:
+            target.pending += 1
             target.queue.put_nowait(list(alerts))
 
     def forget(self, gone: Callable[[AlertmanagerAlert], bool]) -> None:
@@ -287,13 +292,15 @@ class _Target:
         self.url = base_url + "/api/v2/alerts"
         self.name = shown(base_url)
         self.queue: asyncio.Queue[list[AlertmanagerAlert]] = asyncio.Queue()
+        self.pending = 0
+        """Submissions not yet answered: queued, being taken off the queue, or posted."""
         self.posting = False
         self._task: asyncio.Task[None] | None = None
         ALERTMANAGER_ERRORS.labels(self.name)
 
     @property
     def busy(self) -> bool:
-        return self.posting or not self.queue.empty()
+        return self.posting or self.pending > 0
 
     def start(self) -> None:
         if self._task is None:
@@ -306,18 +313,22 @@ class _Target:
                 await self._task
             self._task = None
         self.posting = False
+        self.pending = self.queue.qsize()  # a batch cut off in flight is not coming back
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         last_resend = loop.time()
         async with httpx.AsyncClient(timeout=self.sender.timeout) as client:
             while True:
+                taken = 0
                 try:
                     batch = await asyncio.wait_for(self.queue.get(), timeout=1.0)
+                    taken = 1
                 except TimeoutError:
                     batch = []
                 while not self.queue.empty():  # what queued during a slow post: one post
                     batch.extend(self.queue.get_nowait())
+                    taken += 1
                 if not batch and loop.time() - last_resend >= self.sender.resend_interval:
                     batch = list(self.sender.active.values())
                     last_resend = loop.time()
@@ -327,12 +338,14 @@ class _Target:
                         await self._post(client, batch)
                     finally:
                         self.posting = False
+                self.pending -= taken
 
     async def _post(self, client: httpx.AsyncClient, batch: list[AlertmanagerAlert]) -> None:
-        """Deliver a batch: a 2xx delivers it; a 4xx (Alertmanager refuses something in it)
-        is answered alert by alert, so one bad alert is dropped, counted
-        (``berthwatch_alerts_rejected_total``) and logged with Alertmanager's reason, and
-        never holds the others back; a 5xx or no answer is retried with jittered
+        """Deliver a batch: a 2xx delivers it; a 4xx other than 408 and 429 (Alertmanager
+        refuses something in it) is answered alert by alert, so one bad alert is dropped,
+        counted (``berthwatch_alerts_rejected_total``) and logged with Alertmanager's
+        reason, and never holds the others back; a 5xx, 408, 429 or no answer is retried
+        with jittered
         exponential back-off (one log line when it starts failing, then one per back-off
         step at most every 30 s), which holds back later batches to this Alertmanager
         only, so each alert's transitions arrive in order."""
@@ -350,7 +363,7 @@ class _Target:
                     log.info("alertmanager %s answers again after %.0fs", self.name,
                              loop.time() - failing_since)
                 return
-            if status is not None and status < 500:
+            if status is not None and status < 500 and status not in RETRIED_4XX:
                 if len(batch) == 1:
                     self._reject(batch[0], status, body)
                     return

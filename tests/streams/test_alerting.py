@@ -107,3 +107,33 @@ def test_transitions_queued_during_a_slow_post_go_in_one_post(
     assert [k for post in slow_am.posts for k in post] == keys  # all, once, in order
     assert len(slow_am.posts) <= 2
     assert took < 2.5
+
+
+def test_429_is_come_back_later_not_a_refusal() -> None:
+    """A rate-limited answer (429) is retried, not dropped like a refused alert."""
+    from streams.metrics import ALERTS_REJECTED
+
+    answers = [429, 200]
+    posts: list[list[str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            posts.append([a["labels"]["alert_key"] for a in json.loads(body)])
+            self.send_response(answers.pop(0) if answers else 200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    refused = ALERTS_REJECTED.labels("429")._value.get()
+    try:
+        _deliver(f"http://127.0.0.1:{server.server_address[1]}",
+                 [[_alert("a"), _alert("b")]], wait=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert posts == [["a", "b"], ["a", "b"]]  # the whole batch again, not alert by alert
+    assert ALERTS_REJECTED.labels("429")._value.get() == refused
