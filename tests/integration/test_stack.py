@@ -23,6 +23,17 @@ def _our_processes(stack_dir: Path) -> list[str]:
     return found
 
 
+def _ports(stack: Settings, offset: int) -> dict[str, str]:
+    """Ports for a second stack beside the session's: its own, moved by ``offset``
+    (so test stacks on other ports, a second checkout's, never collide with it)."""
+    return {
+        "BERTHWATCH_KAFKA_PORT": str(stack.kafka_port + offset),
+        "BERTHWATCH_KAFKA_CONTROLLER_PORT": str(stack.kafka_controller_port + offset),
+        "BERTHWATCH_PROMETHEUS_PORT": str(stack.prometheus_port + offset),
+        "BERTHWATCH_ALERTMANAGER_PORT": str(stack.alertmanager_port + offset),
+    }
+
+
 def test_up_is_idempotent_and_status_reports(stack: Settings) -> None:
     pids = {svc.name: svc.pid() for svc in services(stack)}
     assert all(pids.values()), pids
@@ -39,10 +50,7 @@ def test_down_leaves_nothing_and_up_after_down(tmp_path: Path, stack: Settings) 
     # A second, separate stack on other ports, so the session's stack stays up.
     env = {
         "BERTHWATCH_STACK_DIR": str(tmp_path / "second"),
-        "BERTHWATCH_KAFKA_PORT": "29092",
-        "BERTHWATCH_KAFKA_CONTROLLER_PORT": "29095",
-        "BERTHWATCH_PROMETHEUS_PORT": "29090",
-        "BERTHWATCH_ALERTMANAGER_PORT": "29093",
+        **_ports(stack, 100),
     }
     try:
         run_cli("stack", "up", env=env)
@@ -67,9 +75,7 @@ def test_port_in_use_is_one_line_and_leaves_nothing(tmp_path: Path, stack: Setti
     busy = blocker.getsockname()[1]
     env = {
         "BERTHWATCH_STACK_DIR": str(tmp_path / "third"),
-        "BERTHWATCH_KAFKA_PORT": "39092",
-        "BERTHWATCH_KAFKA_CONTROLLER_PORT": "39095",
-        "BERTHWATCH_PROMETHEUS_PORT": "39090",
+        **_ports(stack, 200),
         "BERTHWATCH_ALERTMANAGER_PORT": str(busy),
     }
     try:
@@ -89,8 +95,7 @@ def test_unknown_kafka_version_is_one_line(tmp_path: Path, stack: Settings) -> N
         "BERTHWATCH_STACK_DIR": str(tmp_path / "fourth"),
         "BERTHWATCH_CACHE_DIR": str(tmp_path / "cache"),
         "BERTHWATCH_KAFKA_VERSION": "3.9.99",
-        "BERTHWATCH_KAFKA_PORT": "49092",
-        "BERTHWATCH_KAFKA_CONTROLLER_PORT": "49095",
+        **_ports(stack, 300),
     }
     result = run_cli("stack", "fetch", env=env, check=False)
     assert result.returncode == 1
