@@ -13,4 +13,4 @@ trap cleanup EXIT
 
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/pytest -m "unit or integration" "$@"
+.venv/bin/pytest -m "unit or integration" --durations=15 "$@"

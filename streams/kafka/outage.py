@@ -121,7 +121,9 @@ async def _bounded(step: Awaitable[Any], timeout_s: float) -> None:
 class ClientLogGate(logging.Filter):
     """Rate-limits aiokafka's warnings and errors: the first of each kind (logger and
     message template) passes, then at most one per ``every_s`` seconds, saying how many
-    like it were held back. Informational lines pass untouched.
+    like it were held back. Informational lines pass untouched. A refused topic
+    (``CALLER_SAYS``) is not logged at all: the command turns the error it raises into
+    one line naming ``topic_prefix`` and the user.
 
     >>> gate = ClientLogGate(every_s=60, clock=iter([0.0, 1.0, 2.0, 61.0]).__next__)
     >>> rec = lambda: logging.LogRecord("aiokafka.conn", logging.ERROR, "", 0,
@@ -130,7 +132,13 @@ class ClientLogGate(logging.Filter):
     [True, False, False]
     >>> last = rec(); gate.filter(last), last.getMessage()
     (True, 'Unable connect to node 1 (and 2 more like it in 61 s)')
+    >>> gate.filter(logging.LogRecord("aiokafka.cluster", logging.ERROR, "", 0,
+    ...                               ClientLogGate.CALLER_SAYS[0], ("t",), None))
+    False
     """
+
+    #: aiokafka's messages for errors the caller reports itself, better
+    CALLER_SAYS = ("Topic %s is not authorized for this client",)
 
     def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
         super().__init__()
@@ -141,6 +149,8 @@ class ClientLogGate(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
+        if record.msg in self.CALLER_SAYS:
+            return False
         kind = (record.name, str(record.msg))
         now = self.clock()
         seen = self._seen.get(kind)

@@ -111,8 +111,10 @@ def test_installed_worker_runs_unprivileged_is_ready_and_scraped(
         stack: Settings, installed: tuple[Path, Path], tmp_path: Path) -> None:
     berthwatch, state = installed
     venv = berthwatch.parent.parent
-    # the port the stack's Prometheus scrapes (worker_metrics_ports), not a free one
-    port = stack.worker_metrics_ports[0]
+    # a port the stack's Prometheus scrapes (worker_metrics_ports), not a free one, and not
+    # the web port the session's other workers take
+    port = stack.worker_metrics_ports[-1]
+    assert port != stack.worker_web_port
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("BERTHWATCH_") and k != "PYTHONPATH"}
     env.update({k: v for k, v in TEST_ENV.items() if k != "BERTHWATCH_STACK_DIR"})

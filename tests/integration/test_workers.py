@@ -99,7 +99,7 @@ def test_kill_9_and_restart_loses_and_doubles_nothing(
         tmp_path: Path) -> None:
     paths, labels = spb_feed
     env = deployment("kill", labels)
-    first = Worker(tmp_path / "first.log", 16068, env)
+    first = Worker(tmp_path / "first.log", stack.worker_web_port + 2, env)
     second: Worker | None = None
     try:
         first.wait_ready()
@@ -110,7 +110,7 @@ def test_kill_9_and_restart_loses_and_doubles_nothing(
         first.stop(signal.SIGKILL)
         assert first.proc.returncode == -signal.SIGKILL
         assert replay.wait(300) == 0, (tmp_path / "replay.log").read_text()[-2000:]
-        second = Worker(tmp_path / "second.log", 16069, env)
+        second = Worker(tmp_path / "second.log", stack.worker_web_port + 3, env)
         second.wait_ready()
         wait_detected_to_end([second])
         _same_alerts(wait_published(stack, env, len(spb_backtest)), spb_backtest)
@@ -127,7 +127,8 @@ def test_two_workers_split_the_partitions_and_publish_what_one_does(
         tmp_path: Path) -> None:
     paths, labels = spb_feed
     env = deployment("pair", labels)
-    workers = [Worker(tmp_path / f"w{i}.log", 16070 + i, env) for i in range(2)]
+    workers = [Worker(tmp_path / f"w{i}.log", stack.worker_web_port + 4 + i, env)
+               for i in range(2)]
     try:
         for w in workers:
             w.wait_ready()
@@ -156,7 +157,7 @@ def test_after_a_rebalance_the_alert_metrics_sum_to_one_workers(
     paths, labels = spb_feed
     env = deployment("rebalance", labels, BERTHWATCH_DETECT_PARTITIONS="2")
     partials = env["BERTHWATCH_TOPIC_PREFIX"] + "partials"
-    first = Worker(tmp_path / "w0.log", 16080, env)
+    first = Worker(tmp_path / "w0.log", stack.worker_web_port + 14, env)
     second = None
     try:
         first.wait_ready()
@@ -174,7 +175,7 @@ def test_after_a_rebalance_the_alert_metrics_sum_to_one_workers(
 
         alone = eventually(settled, timeout=60)
         assert all(alone[n] > 0 for n in names), alone
-        second = Worker(tmp_path / "w1.log", 16081, env)
+        second = Worker(tmp_path / "w1.log", stack.worker_web_port + 15, env)
         second.wait_ready()
         eventually(lambda: metric(second, "berthwatch_assigned_partitions", topic=partials) > 0,
                    timeout=90)
@@ -201,14 +202,18 @@ def test_after_a_rebalance_the_alert_metrics_sum_to_one_workers(
 
 
 def _ready(worker: Worker) -> int:
+    """The status of the worker's /ready; 0 when it does not answer within 5 s (a long
+    batch holds its event loop on a loaded machine)."""
     import urllib.error
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/ready", timeout=2):
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/ready", timeout=5):
             return 200
     except urllib.error.HTTPError as e:
         return e.code
+    except (TimeoutError, urllib.error.URLError):
+        return 0
 
 
 def test_a_broker_outage_mid_replay_is_ridden_out_and_the_alerts_are_exact(
@@ -224,7 +229,7 @@ def test_a_broker_outage_mid_replay_is_ridden_out_and_the_alerts_are_exact(
 
     paths, labels = spb_feed
     env = deployment("outage", labels, BERTHWATCH_KAFKA_OUTAGE_SECONDS="5")
-    worker = Worker(tmp_path / "worker.log", 16090, env)
+    worker = Worker(tmp_path / "worker.log", stack.worker_web_port + 24, env)
     kafka = Kafka(stack)
     try:
         worker.wait_ready()
@@ -233,7 +238,8 @@ def test_a_broker_outage_mid_replay_is_ridden_out_and_the_alerts_are_exact(
                    and metric(worker, "berthwatch_records_in_total") > 100_000, timeout=300)
         pid = kafka.pid()
         assert pid is not None and replay.poll() is None
-        assert _ready(worker) == 200 and metric(worker, "berthwatch_broker_up") == 1
+        eventually(lambda: _ready(worker) == 200 and metric(worker, "berthwatch_broker_up") == 1,
+                   timeout=60)
         lines_before = len(worker.log.read_text(errors="replace").splitlines())
         os.killpg(pid, signal.SIGKILL)
         try:
@@ -250,7 +256,8 @@ def test_a_broker_outage_mid_replay_is_ridden_out_and_the_alerts_are_exact(
         assert replay.wait(300) == 0, (tmp_path / "replay.log").read_text()[-2000:]
         wait_detected_to_end([worker])
         _same_alerts(wait_published(stack, env, len(spb_backtest)), spb_backtest)
-        assert _ready(worker) == 200 and metric(worker, "berthwatch_broker_up") == 1
+        eventually(lambda: _ready(worker) == 200 and metric(worker, "berthwatch_broker_up") == 1,
+                   timeout=60)
         assert metric(worker, "berthwatch_broker_outages_total") == 1
         log = worker.log.read_text(errors="replace")
         assert log.count("is unreachable") == 1 and log.count("is back after") == 1
